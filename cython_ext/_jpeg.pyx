@@ -1,0 +1,137 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""edge_dct._jpeg: thin wrapper over the edct C core.
+
+Everything here is private; edge_dct.jpeg builds the public API on top.
+Every C status goes through err_check(), the one place C errors become
+Python exceptions.
+"""
+from libc.stdint cimport int16_t, uint8_t, uint16_t, uint64_t
+from libc.string cimport memset
+
+cimport edct
+
+import numpy as np
+
+from edge_dct.errors import (
+    EdgeDctError,
+    ImageTooLargeError,
+    InvalidJpegError,
+    UnsupportedJpegError,
+)
+
+DEFAULT_MAX_PIXELS = edct.EDCT_DEFAULT_MAX_PIXELS
+DEFAULT_MAX_SCANS = edct.EDCT_DEFAULT_MAX_SCANS
+
+_STATUS_ERRORS = {
+    edct.EDCT_ERR_INVALID: InvalidJpegError,
+    edct.EDCT_ERR_UNSUPPORTED: UnsupportedJpegError,
+    edct.EDCT_ERR_TOO_LARGE: ImageTooLargeError,
+    edct.EDCT_ERR_NOMEM: MemoryError,
+}
+
+_COLOR_SPACES = ("unknown", "gray", "ycbcr", "rgb", "cmyk", "ycck")
+
+
+cdef int err_check(int status, const edct.edct_error *err, str name) except -1:
+    """Raises the typed exception for a failed C call; returns 0 on success."""
+    if status == edct.EDCT_OK:
+        return 0
+    reason = err.message.decode("utf-8", "replace") or edct.edct_status_name(status).decode()
+    cls = _STATUS_ERRORS.get(status, EdgeDctError)
+    if cls is MemoryError:
+        raise MemoryError(f"{name}: {reason}")
+    raise cls(reason, name, err.offset if err.offset >= 0 else None)
+
+
+cdef dict info_dict(const edct.edct_info *info):
+    cdef const edct.edct_component *c
+    comps = []
+    for ci in range(info.num_components):
+        c = &info.comp[ci]
+        comps.append({
+            "id": c.id,
+            "h_samp": c.h_samp,
+            "v_samp": c.v_samp,
+            "width_in_blocks": c.width_in_blocks,
+            "height_in_blocks": c.height_in_blocks,
+            "quant": np.asarray(<uint16_t[:64]> c.quant).reshape(8, 8).copy(),
+        })
+    return {
+        "width": info.width,
+        "height": info.height,
+        "precision": info.precision,
+        "progressive": bool(info.progressive),
+        "arithmetic": bool(info.arithmetic),
+        "restart_interval": info.restart_interval,
+        "orientation": info.orientation,
+        "color_space": _COLOR_SPACES[info.color_space],
+        "components": comps,
+    }
+
+
+cdef edct.edct_decoder *open_decoder(const uint8_t[::1] data, str name, uint64_t max_pixels,
+                                     int max_scans, bint strict) except NULL:
+    cdef edct.edct_options opts
+    cdef edct.edct_error err
+    cdef edct.edct_decoder *dec
+    cdef const uint8_t *ptr = NULL
+    cdef size_t size = data.shape[0]
+    if size > 0:
+        ptr = &data[0]
+    opts.max_pixels = max_pixels
+    opts.max_scans = max_scans
+    opts.strict = strict
+    with nogil:
+        dec = edct.edct_open(ptr, size, &opts, &err)
+    if dec == NULL:
+        err_check(err.status if err.status else edct.EDCT_ERR_INVALID, &err, name)
+    return dec
+
+
+def read_header(const uint8_t[::1] data not None, str name, uint64_t max_pixels=0,
+                int max_scans=0):
+    """Header fields of a JPEG as a dict (markers only, no entropy decoding)."""
+    cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, True)
+    try:
+        return info_dict(edct.edct_get_info(dec))
+    finally:
+        edct.edct_close(dec)
+
+
+def read_dct(const uint8_t[::1] data not None, str name, bint dequantize=True,
+             bint strict=True, uint64_t max_pixels=DEFAULT_MAX_PIXELS,
+             int max_scans=DEFAULT_MAX_SCANS):
+    """Decodes every component's coefficients.
+
+    Returns:
+        (info, planes, quant_tables, num_warnings, first_warning): info as in
+        read_header; planes one int16 array (height_in_blocks,
+        width_in_blocks, 64) per component, natural order k = 8*v + u;
+        quant_tables the (8, 8) uint16 tables used, natural order.
+    """
+    cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, strict)
+    cdef edct.edct_error err
+    cdef int16_t *ptrs[4]
+    cdef uint16_t quant[4][64]
+    cdef int16_t[:, :, ::1] view
+    cdef int status
+    cdef int ci
+    memset(ptrs, 0, sizeof(ptrs))
+    memset(quant, 0, sizeof(quant))
+    try:
+        info = info_dict(edct.edct_get_info(dec))
+        planes = []
+        for ci, comp in enumerate(info["components"]):
+            plane = np.empty((comp["height_in_blocks"], comp["width_in_blocks"], 64), np.int16)
+            view = plane
+            ptrs[ci] = &view[0, 0, 0]
+            planes.append(plane)
+        with nogil:
+            status = edct.edct_decode_planes(dec, ptrs, dequantize, quant, &err)
+        err_check(status, &err, name)
+        tables = [np.asarray(<uint16_t[:64]> quant[ci]).reshape(8, 8).copy()
+                  for ci in range(len(planes))]
+        warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
+        return info, planes, tables, err.num_warnings, warning
+    finally:
+        edct.edct_close(dec)

@@ -1,0 +1,65 @@
+# Declarations of edct.h used by the Cython wrapper (only what is used).
+from libc.stdint cimport int16_t, uint8_t, uint16_t, uint64_t
+
+
+cdef extern from "edct.h" nogil:
+    int EDCT_MAX_COMPONENTS
+    unsigned long long EDCT_DEFAULT_MAX_PIXELS
+    int EDCT_DEFAULT_MAX_SCANS
+
+    enum edct_status:
+        EDCT_OK
+        EDCT_ERR_INVALID
+        EDCT_ERR_UNSUPPORTED
+        EDCT_ERR_TOO_LARGE
+        EDCT_ERR_NOMEM
+        EDCT_ERR_ARGUMENT
+        EDCT_ERR_ABORTED
+
+    ctypedef struct edct_error:
+        int status
+        int code
+        long offset
+        char message[200]
+        int num_warnings
+        char first_warning[200]
+
+    ctypedef struct edct_component:
+        int id
+        int h_samp
+        int v_samp
+        int width_in_blocks
+        int height_in_blocks
+        int quant_tbl_no
+        uint16_t quant[64]
+
+    ctypedef struct edct_info:
+        int width
+        int height
+        int num_components
+        int precision
+        int progressive
+        int arithmetic
+        int restart_interval
+        int orientation
+        int color_space
+        int max_h_samp
+        int max_v_samp
+        edct_component comp[4]
+
+    ctypedef struct edct_options:
+        uint64_t max_pixels
+        int max_scans
+        int strict
+
+    ctypedef struct edct_decoder:
+        pass
+
+    void edct_default_options(edct_options *opts)
+    edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *opts,
+                            edct_error *err)
+    const edct_info *edct_get_info(const edct_decoder *dec)
+    int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize,
+                           uint16_t (*quant_out)[64], edct_error *err)
+    void edct_close(edct_decoder *dec)
+    const char *edct_status_name(int status)

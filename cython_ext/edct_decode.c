@@ -1,0 +1,458 @@
+/*
+ * edct_decode.c - streaming coefficient decoder on top of libjpeg-turbo.
+ *
+ * libjpeg-turbo entropy-decodes (Huffman or arithmetic, sequential or
+ * progressive) in raw-data mode; its per-component inverse-DCT entry points
+ * are replaced by consume_block(), which hands each block's quantized
+ * coefficients to an edct_consumer instead of computing pixels.  For
+ * single-scan files this is libjpeg's one-pass path: one MCU in flight, no
+ * whole-image buffer.  Every libjpeg error lands in on_error() and leaves
+ * through one longjmp to the API function that was running.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h> /* first: jconfig.h decides which messages jerror.h declares */
+#include <jerror.h>
+
+#include "edct.h"
+
+#if JPEG_LIB_VERSION >= 70
+#define EDCT_SCALED_SIZE(c) ((c)->DCT_h_scaled_size)
+#else
+#define EDCT_SCALED_SIZE(c) ((c)->DCT_scaled_size)
+#endif
+
+typedef void (*idct_fn)(j_decompress_ptr, jpeg_component_info *, JCOEFPTR, JSAMPARRAY,
+                        JDIMENSION);
+
+/* Leading members of libjpeg's private struct jpeg_inverse_dct (jpegint.h,
+ * not installed).  This layout is shared by libjpeg 6b-9 and libjpeg-turbo
+ * 1.x-3.x; the 8-bit entry points are the ones used here. */
+typedef struct idct_module {
+  void (*start_pass)(j_decompress_ptr cinfo);
+  idct_fn inverse_DCT[MAX_COMPONENTS];
+} idct_module;
+
+typedef struct error_mgr {
+  struct jpeg_error_mgr pub; /* first: libjpeg sees a jpeg_error_mgr */
+  jmp_buf jump;
+} error_mgr;
+
+struct edct_decoder {
+  struct jpeg_decompress_struct cinfo; /* first: callbacks cast cinfo back */
+  error_mgr jerr;
+  struct jpeg_progress_mgr progress;
+  const uint8_t *data;
+  size_t size;
+  edct_options opts;
+  edct_info info;
+  edct_error *err;        /* report target of the call in progress */
+  int exif_orientation;   /* 0 until an APP1 with a valid orientation */
+  int decoded;
+  const edct_consumer *consumer;
+  int imcu_row;           /* iMCU row being delivered */
+  JSAMPARRAY rows[MAX_COMPONENTS];
+};
+
+/* ---- the error funnel ---------------------------------------------------- */
+
+static long input_offset(edct_decoder *d) {
+  const JOCTET *p = d->cinfo.src ? d->cinfo.src->next_input_byte : NULL;
+  if (p >= d->data && p <= d->data + d->size) return (long)(p - d->data);
+  return (long)d->size; /* libjpeg is reading its fake EOI past the end */
+}
+
+static int status_of_code(int code) {
+  switch (code) {
+    case JERR_BAD_PRECISION:
+    case JERR_SOF_UNSUPPORTED:
+    case JERR_COMPONENT_COUNT:
+    case JERR_NOT_COMPILED:
+    case JERR_ARITH_NOTIMPL:
+    case JERR_NOTIMPL:
+    case JERR_EMPTY_IMAGE: /* height defined by a DNL marker */
+      return EDCT_ERR_UNSUPPORTED;
+    case JERR_OUT_OF_MEMORY:
+    case JERR_NO_BACKING_STORE:
+      return EDCT_ERR_NOMEM;
+    case JERR_IMAGE_TOO_BIG:
+    case JERR_WIDTH_OVERFLOW:
+      return EDCT_ERR_TOO_LARGE;
+    default:
+      return EDCT_ERR_INVALID;
+  }
+}
+
+static void set_error(edct_error *err, int status, int code, long offset, const char *msg) {
+  if (err == NULL) return;
+  err->status = status;
+  err->code = code;
+  err->offset = offset;
+  snprintf(err->message, sizeof err->message, "%s", msg);
+}
+
+/* Fails the running API call: records the reason and jumps back to it. */
+static void fail(edct_decoder *d, int status, const char *msg) {
+  set_error(d->err, status, -1, input_offset(d), msg);
+  longjmp(d->jerr.jump, 1);
+}
+
+static void on_error(j_common_ptr cinfo) {
+  edct_decoder *d = (edct_decoder *)cinfo;
+  char buf[JMSG_LENGTH_MAX];
+  (*cinfo->err->format_message)(cinfo, buf);
+  set_error(d->err, status_of_code(cinfo->err->msg_code), cinfo->err->msg_code,
+            input_offset(d), buf);
+  longjmp(d->jerr.jump, 1);
+}
+
+/* Warnings that mean coefficients are missing or wrong. */
+static int is_corruption(int code) {
+  switch (code) {
+#ifdef D_ARITH_CODING_SUPPORTED
+    case JWRN_ARITH_BAD_CODE:
+#endif
+    case JWRN_BOGUS_PROGRESSION:
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_JPEG_EOF:
+    case JWRN_MUST_RESYNC:
+    case JWRN_NOT_SEQUENTIAL:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static void on_message(j_common_ptr cinfo, int level) {
+  if (level >= 0) return; /* trace messages */
+  edct_decoder *d = (edct_decoder *)cinfo;
+  int code = cinfo->err->msg_code;
+  if (d->opts.strict && is_corruption(code)) on_error(cinfo);
+  cinfo->err->num_warnings++;
+  if (d->err != NULL && d->err->num_warnings++ == 0) {
+    char buf[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, buf);
+    snprintf(d->err->first_warning, sizeof d->err->first_warning, "%s", buf);
+  }
+}
+
+static void on_output(j_common_ptr cinfo) { (void)cinfo; /* never print */ }
+
+static void on_progress(j_common_ptr cinfo) {
+  edct_decoder *d = (edct_decoder *)cinfo;
+  if (d->opts.max_scans > 0 && d->cinfo.input_scan_number > d->opts.max_scans) {
+    char msg[EDCT_MESSAGE_LEN];
+    snprintf(msg, sizeof msg, "more than %d scans (max_scans)", d->opts.max_scans);
+    fail(d, EDCT_ERR_INVALID, msg);
+  }
+}
+
+/* ---- APP1: EXIF orientation read in place, nothing saved ------------------ */
+
+static boolean on_app1(j_decompress_ptr cinfo) {
+  edct_decoder *d = (edct_decoder *)cinfo;
+  struct jpeg_source_mgr *src = cinfo->src;
+  size_t avail = src->bytes_in_buffer;
+  if (avail < 2) { /* truncated inside the marker: let libjpeg hit the end */
+    (*src->skip_input_data)(cinfo, (long)avail + 2);
+    return TRUE;
+  }
+  const uint8_t *p = src->next_input_byte;
+  size_t length = (size_t)p[0] << 8 | p[1];
+  src->next_input_byte += 2;
+  src->bytes_in_buffer -= 2;
+  if (length < 2) return TRUE;
+  length -= 2;
+  if (d->exif_orientation == 0) {
+    size_t n = length < avail - 2 ? length : avail - 2;
+    d->exif_orientation = edct_exif_orientation(p + 2, n);
+  }
+  if (length > 0) (*src->skip_input_data)(cinfo, (long)length);
+  return TRUE;
+}
+
+/* ---- header --------------------------------------------------------------- */
+
+static int color_space_of(J_COLOR_SPACE cs) {
+  switch (cs) {
+    case JCS_GRAYSCALE: return EDCT_CS_GRAY;
+    case JCS_YCbCr: return EDCT_CS_YCBCR;
+    case JCS_RGB: return EDCT_CS_RGB;
+    case JCS_CMYK: return EDCT_CS_CMYK;
+    case JCS_YCCK: return EDCT_CS_YCCK;
+    default: return EDCT_CS_UNKNOWN;
+  }
+}
+
+static void fill_info(edct_decoder *d) {
+  struct jpeg_decompress_struct *c = &d->cinfo;
+  edct_info *info = &d->info;
+  memset(info, 0, sizeof *info);
+  info->width = (int)c->image_width;
+  info->height = (int)c->image_height;
+  info->num_components = c->num_components;
+  info->precision = c->data_precision;
+  info->progressive = c->progressive_mode ? 1 : 0;
+  info->arithmetic = c->arith_code ? 1 : 0;
+  info->restart_interval = (int)c->restart_interval;
+  info->orientation = d->exif_orientation ? d->exif_orientation : 1;
+  info->color_space = color_space_of(c->jpeg_color_space);
+  info->max_h_samp = c->max_h_samp_factor;
+  info->max_v_samp = c->max_v_samp_factor;
+  for (int ci = 0; ci < c->num_components && ci < EDCT_MAX_COMPONENTS; ci++) {
+    jpeg_component_info *comp = &c->comp_info[ci];
+    edct_component *out = &info->comp[ci];
+    out->id = comp->component_id;
+    out->h_samp = comp->h_samp_factor;
+    out->v_samp = comp->v_samp_factor;
+    out->width_in_blocks = (int)comp->width_in_blocks;
+    out->height_in_blocks = (int)comp->height_in_blocks;
+    out->quant_tbl_no = comp->quant_tbl_no;
+    JQUANT_TBL *q = (comp->quant_tbl_no >= 0 && comp->quant_tbl_no < NUM_QUANT_TBLS)
+                        ? c->quant_tbl_ptrs[comp->quant_tbl_no]
+                        : NULL;
+    for (int k = 0; k < 64; k++) out->quant[k] = q ? (uint16_t)q->quantval[k] : 0;
+  }
+}
+
+void edct_default_options(edct_options *opts) {
+  opts->max_pixels = EDCT_DEFAULT_MAX_PIXELS;
+  opts->max_scans = EDCT_DEFAULT_MAX_SCANS;
+  opts->strict = 1;
+}
+
+static void clear_error(edct_error *err) {
+  if (err == NULL) return;
+  memset(err, 0, sizeof *err);
+  err->code = -1;
+  err->offset = -1;
+}
+
+edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *opts,
+                        edct_error *err) {
+  clear_error(err);
+  if (data == NULL || size == 0) {
+    set_error(err, EDCT_ERR_INVALID, -1, 0, "empty input (0 bytes)");
+    return NULL;
+  }
+  if (size > ULONG_MAX) {
+    set_error(err, EDCT_ERR_TOO_LARGE, -1, -1, "input larger than this platform can address");
+    return NULL;
+  }
+  edct_decoder *d = calloc(1, sizeof *d);
+  if (d == NULL) {
+    set_error(err, EDCT_ERR_NOMEM, -1, -1, "out of memory");
+    return NULL;
+  }
+  d->data = data;
+  d->size = size;
+  d->err = err;
+  if (opts != NULL)
+    d->opts = *opts;
+  else
+    edct_default_options(&d->opts);
+
+  d->cinfo.err = jpeg_std_error(&d->jerr.pub);
+  d->jerr.pub.error_exit = on_error;
+  d->jerr.pub.emit_message = on_message;
+  d->jerr.pub.output_message = on_output;
+  if (setjmp(d->jerr.jump)) {
+    edct_close(d);
+    return NULL;
+  }
+  jpeg_create_decompress(&d->cinfo);
+  d->progress.progress_monitor = on_progress;
+  d->cinfo.progress = &d->progress;
+  jpeg_mem_src(&d->cinfo, data, (unsigned long)size);
+  jpeg_set_marker_processor(&d->cinfo, JPEG_APP0 + 1, on_app1);
+
+  /* A tables-only (abbreviated) datastream may precede the image. */
+  while (jpeg_read_header(&d->cinfo, FALSE) == JPEG_HEADER_TABLES_ONLY) {
+    if (d->cinfo.src->bytes_in_buffer == 0 || input_offset(d) >= (long)size)
+      fail(d, EDCT_ERR_INVALID, "datastream holds only tables (abbreviated), no image");
+  }
+  if (d->cinfo.num_components > EDCT_MAX_COMPONENTS) {
+    char msg[EDCT_MESSAGE_LEN];
+    snprintf(msg, sizeof msg, "%d components (at most %d are supported)",
+             d->cinfo.num_components, EDCT_MAX_COMPONENTS);
+    fail(d, EDCT_ERR_UNSUPPORTED, msg);
+  }
+  fill_info(d);
+  uint64_t pixels = (uint64_t)d->info.width * (uint64_t)d->info.height;
+  if (d->opts.max_pixels > 0 && pixels > d->opts.max_pixels) {
+    char msg[EDCT_MESSAGE_LEN];
+    snprintf(msg, sizeof msg, "%dx%d = %llu pixels exceeds max_pixels=%llu", d->info.width,
+             d->info.height, (unsigned long long)pixels,
+             (unsigned long long)d->opts.max_pixels);
+    fail(d, EDCT_ERR_TOO_LARGE, msg);
+  }
+  d->err = NULL;
+  return d;
+}
+
+const edct_info *edct_get_info(const edct_decoder *dec) { return &dec->info; }
+
+void edct_close(edct_decoder *dec) {
+  if (dec == NULL) return;
+  jpeg_destroy_decompress(&dec->cinfo);
+  free(dec);
+}
+
+/* ---- streaming decode ------------------------------------------------------ */
+
+/* Stands in for libjpeg's inverse DCT: receives one block's quantized
+ * coefficients (natural order) and the row pointers we handed to
+ * jpeg_read_raw_data, from which the block's position follows. */
+static void consume_block(j_decompress_ptr cinfo, jpeg_component_info *comp, JCOEFPTR coef,
+                          JSAMPARRAY out, JDIMENSION col) {
+  edct_decoder *d = (edct_decoder *)cinfo;
+  int ci = comp->component_index;
+  int ss = EDCT_SCALED_SIZE(comp);
+  long row = (long)(out - d->rows[ci]);
+  int by = d->imcu_row * comp->v_samp_factor + (int)(row / ss);
+  int bx = (int)(col / (JDIMENSION)ss);
+  if (row < 0 || by >= (int)comp->height_in_blocks || bx >= (int)comp->width_in_blocks)
+    return; /* never happens with libjpeg's row geometry; ignore if it did */
+  if (d->consumer->block(d->consumer->ctx, ci, by, bx, coef, comp->quant_table->quantval))
+    fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
+}
+
+int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
+  clear_error(err);
+  if (d == NULL || consumer == NULL || consumer->block == NULL) {
+    set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no block consumer");
+    return EDCT_ERR_ARGUMENT;
+  }
+  if (d->decoded) {
+    set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "edct_decode called twice on one decoder");
+    return EDCT_ERR_ARGUMENT;
+  }
+  d->decoded = 1;
+  d->err = err;
+  d->consumer = consumer;
+  struct jpeg_decompress_struct *c = &d->cinfo;
+  if (setjmp(d->jerr.jump)) {
+    jpeg_abort_decompress(c);
+    d->err = NULL;
+    return err ? err->status : EDCT_ERR_INVALID;
+  }
+  c->raw_data_out = TRUE;
+  c->do_block_smoothing = FALSE; /* would invent AC terms in progressive files */
+  c->buffered_image = FALSE;
+  /* Any scale whose IDCT size exceeds 1 works: at 1/8 libjpeg skips storing
+   * AC coefficients.  We never write samples, so the scale is otherwise moot. */
+  c->scale_num = 1;
+  c->scale_denom = 4;
+  jpeg_start_decompress(c);
+
+  idct_module *idct = (idct_module *)c->idct;
+  for (int ci = 0; ci < c->num_components; ci++) idct->inverse_DCT[ci] = consume_block;
+
+  /* Row pointers for one iMCU row; consume_block only reads their position. */
+  for (int ci = 0; ci < c->num_components; ci++) {
+    jpeg_component_info *comp = &c->comp_info[ci];
+    JDIMENSION nrows = (JDIMENSION)(comp->v_samp_factor * EDCT_SCALED_SIZE(comp));
+    JDIMENSION width = (JDIMENSION)(EDCT_SCALED_SIZE(comp) * comp->h_samp_factor);
+    d->rows[ci] = (*c->mem->alloc_sarray)((j_common_ptr)c, JPOOL_IMAGE, width, nrows);
+  }
+  JDIMENSION lines = (JDIMENSION)(c->max_v_samp_factor * c->min_DCT_scaled_size);
+  for (d->imcu_row = 0; c->output_scanline < c->output_height; d->imcu_row++) {
+    if (jpeg_read_raw_data(c, d->rows, lines) == 0)
+      fail(d, EDCT_ERR_INVALID, "decoder made no progress");
+    if (consumer->end_row != NULL && consumer->end_row(consumer->ctx, d->imcu_row))
+      fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
+  }
+  jpeg_finish_decompress(c);
+  d->err = NULL;
+  return EDCT_OK;
+}
+
+/* ---- the plane consumer ----------------------------------------------------- */
+
+typedef struct planes_ctx {
+  int16_t *const *planes;
+  int dequantize;
+  int width_in_blocks[EDCT_MAX_COMPONENTS];
+  uint16_t (*quant_out)[64];
+  const uint16_t *last_quant; /* table whose range was checked last */
+  int narrow_quant;           /* every value of last_quant < 32768 */
+} planes_ctx;
+
+/* Dequantizes one block: the 32-bit product saturated to int16.  Written so
+ * that compilers vectorize it (restrict, branch-free clamps); with every
+ * quantization value below 32768 (all 8-bit tables) the product is a widening
+ * int16 x int16 multiply, which vectorizes to a few instructions per 8 values. */
+static void dequantize_block(int16_t *restrict dst, const int16_t *restrict coef,
+                             const uint16_t *restrict quant, int narrow_quant) {
+  if (narrow_quant) {
+    for (int k = 0; k < 64; k++) {
+      int32_t v = (int32_t)coef[k] * (int32_t)(int16_t)quant[k];
+      v = v > INT16_MAX ? INT16_MAX : v;
+      v = v < INT16_MIN ? INT16_MIN : v;
+      dst[k] = (int16_t)v;
+    }
+  } else {
+    for (int k = 0; k < 64; k++) {
+      int32_t v = (int32_t)coef[k] * (int32_t)quant[k];
+      v = v > INT16_MAX ? INT16_MAX : v;
+      v = v < INT16_MIN ? INT16_MIN : v;
+      dst[k] = (int16_t)v;
+    }
+  }
+}
+
+static int store_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
+                       const uint16_t *quant) {
+  planes_ctx *p = ctx;
+  int16_t *dst = p->planes[comp] + ((size_t)by * (size_t)p->width_in_blocks[comp] + bx) * 64;
+  if (p->dequantize) {
+    if (quant != p->last_quant) {
+      p->last_quant = quant;
+      p->narrow_quant = 1;
+      for (int k = 0; k < 64; k++) p->narrow_quant &= quant[k] <= INT16_MAX;
+    }
+    dequantize_block(dst, coef, quant, p->narrow_quant);
+  }
+  else
+    memcpy(dst, coef, 64 * sizeof *dst);
+  if (p->quant_out != NULL && by == 0 && bx == 0) memcpy(p->quant_out[comp], quant, 128);
+  return 0;
+}
+
+int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize,
+                       uint16_t (*quant_out)[64], edct_error *err) {
+  if (dec == NULL || planes == NULL) {
+    clear_error(err);
+    set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no planes");
+    return EDCT_ERR_ARGUMENT;
+  }
+  planes_ctx ctx = {planes, dequantize, {0}, quant_out, NULL, 0};
+  for (int ci = 0; ci < dec->info.num_components; ci++) {
+    if (planes[ci] == NULL) {
+      clear_error(err);
+      set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "missing plane buffer");
+      return EDCT_ERR_ARGUMENT;
+    }
+    ctx.width_in_blocks[ci] = dec->info.comp[ci].width_in_blocks;
+  }
+  edct_consumer consumer = {&ctx, store_block, NULL};
+  return edct_decode(dec, &consumer, err);
+}
+
+const char *edct_status_name(int status) {
+  switch (status) {
+    case EDCT_OK: return "ok";
+    case EDCT_ERR_INVALID: return "invalid JPEG";
+    case EDCT_ERR_UNSUPPORTED: return "unsupported JPEG";
+    case EDCT_ERR_TOO_LARGE: return "image too large";
+    case EDCT_ERR_NOMEM: return "out of memory";
+    case EDCT_ERR_ARGUMENT: return "bad argument";
+    case EDCT_ERR_ABORTED: return "aborted";
+    default: return "unknown error";
+  }
+}

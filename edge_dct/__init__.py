@@ -1,0 +1,29 @@
+"""edge_dct: classify JPEG photos straight from their DCT coefficients.
+
+The JPEG API (this module's flat functions) reads headers and coefficients
+without decompressing pixels; see README.md for the coefficient order and the
+error types.
+"""
+
+from edge_dct.errors import (
+    EdgeDctError,
+    EdgeDctWarning,
+    ImageTooLargeError,
+    InvalidJpegError,
+    UnsupportedJpegError,
+)
+from edge_dct.jpeg import DctImage, JpegInfo, read_dct, read_header
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DctImage",
+    "EdgeDctError",
+    "EdgeDctWarning",
+    "ImageTooLargeError",
+    "InvalidJpegError",
+    "JpegInfo",
+    "UnsupportedJpegError",
+    "read_dct",
+    "read_header",
+]
