@@ -64,7 +64,7 @@ class JpegInfo:
     restart_interval: int
     orientation: int
     color_space: str
-    quant_tables: tuple[np.ndarray, ...] = field(repr=False)
+    quant_tables: tuple[np.ndarray, ...] = field(repr=False, compare=False)
     blocks: tuple[tuple[int, int], ...]
     component_ids: tuple[int, ...] = field(repr=False)
 
@@ -84,8 +84,8 @@ class DctImage:
         warnings: Corrupt-data messages (non-strict decoding), empty when clean.
     """
 
-    planes: tuple[np.ndarray, ...] = field(repr=False)
-    quant_tables: tuple[np.ndarray, ...] = field(repr=False)
+    planes: tuple[np.ndarray, ...] = field(repr=False, compare=False)
+    quant_tables: tuple[np.ndarray, ...] = field(repr=False, compare=False)
     info: JpegInfo
     dequantized: bool
     warnings: tuple[str, ...] = ()
