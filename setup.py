@@ -45,8 +45,10 @@ def extensions():
         link_args += san
     ext = Extension(
         "edge_dct._jpeg",
-        sources=["cython_ext/_jpeg.pyx", "cython_ext/edct_decode.c", "cython_ext/edct_exif.c"],
+        sources=["cython_ext/_jpeg.pyx", "cython_ext/edct_decode.c", "cython_ext/edct_exif.c",
+                 "cython_ext/edct_prepare.c"],
         include_dirs=["cython_ext"],
+        libraries=["m"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )

@@ -135,3 +135,77 @@ def read_dct(const uint8_t[::1] data not None, str name, bint dequantize=True,
         return info, planes, tables, err.num_warnings, warning
     finally:
         edct.edct_close(dec)
+
+
+cdef int fill_spec(edct.edct_spec *s, spec) except -1:
+    """Copies an edge_dct.InputSpec into the C struct."""
+    memset(s, 0, sizeof(edct.edct_spec))
+    s.grid_h, s.grid_w = spec.grid
+    if spec.resize["mode"] == "shorter_side":
+        s.resize_mode = edct.EDCT_RESIZE_SHORTER_SIDE
+        s.resize_size = spec.resize["size"]
+    else:
+        s.resize_mode = edct.EDCT_RESIZE_STRETCH
+    s.layout = edct.EDCT_LAYOUT_SPLIT if spec.layout == "split" else edct.EDCT_LAYOUT_MERGED
+    s.normalize = spec.normalize is not None
+    for ci, comp in enumerate(("y", "cb", "cr")):
+        sel = spec.channels[comp]
+        s.num_channels[ci] = len(sel)
+        norm = spec.normalization(comp)
+        for i, k in enumerate(sel):
+            s.channels[ci][i] = k
+            if norm is not None:
+                s.mean[ci][i] = norm[0][i]
+                s.std[ci][i] = norm[1][i]
+    return 0
+
+
+def eval_window(spec, int width, int height):
+    """The spec's evaluation window (x, y, width, height) for an oriented image size."""
+    cdef edct.edct_spec s
+    fill_spec(&s, spec)
+    cdef edct.edct_window w = edct.edct_eval_window(&s, width, height)
+    return (w.x, w.y, w.width, w.height)
+
+
+def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint int8,
+            tuple scales, tuple zero_points, window, bint hflip, bint orientation,
+            bint strict, uint64_t max_pixels, int max_scans):
+    """Maps a JPEG onto spec's grid, writing into `outputs` (C-contiguous arrays).
+
+    Returns:
+        (num_warnings, first_warning).
+    """
+    cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, strict)
+    cdef edct.edct_spec s
+    cdef edct.edct_output out
+    cdef edct.edct_window w
+    cdef edct.edct_window *wp = NULL
+    cdef edct.edct_error err
+    cdef float[:, :, :, ::1] fview
+    cdef signed char[:, :, :, ::1] qview
+    cdef int status
+    try:
+        fill_spec(&s, spec)
+        memset(&out, 0, sizeof(out))
+        out.dtype = edct.EDCT_INT8 if int8 else edct.EDCT_FLOAT32
+        for i, arr in enumerate(outputs):
+            if int8:
+                qview = arr
+                out.tensor[i] = &qview[0, 0, 0, 0]
+                out.scale[i] = scales[i]
+                out.zero_point[i] = zero_points[i]
+            else:
+                fview = arr
+                out.tensor[i] = &fview[0, 0, 0, 0]
+        if window is not None:
+            w.x, w.y, w.width, w.height = window
+            w.hflip = hflip
+            wp = &w
+        with nogil:
+            status = edct.edct_prepare(dec, &s, wp, orientation, &out, &err)
+        err_check(status, &err, name)
+        warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
+        return err.num_warnings, warning
+    finally:
+        edct.edct_close(dec)

@@ -102,10 +102,13 @@ void edct_default_options(edct_options *opts);
  * arrives before any block of row r + 1, after which end_row(ctx, r) is
  * called.  A non-zero return from either callback stops decoding with
  * EDCT_ERR_ABORTED.  Only blocks inside height_in_blocks x width_in_blocks
- * are delivered (MCU padding is dropped).
+ * are delivered (MCU padding is dropped).  A consumer that reads only the
+ * DC coefficient sets dc_only: the AC terms it then receives are undefined,
+ * and sequential files decode at libjpeg's 1/8-scale (DC-only) speed.
  */
 typedef struct edct_consumer {
   void *ctx;
+  int dc_only;
   int (*block)(void *ctx, int comp, int by, int bx, const int16_t *coef,
                const uint16_t *quant);
   int (*end_row)(void *ctx, int imcu_row);
@@ -142,6 +145,76 @@ int edct_decode(edct_decoder *dec, const edct_consumer *consumer, edct_error *er
  */
 int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize,
                        uint16_t (*quant_out)[64], edct_error *err);
+
+/* ---- prepare: any JPEG onto a model's DCT grid (InputSpec v1) ------------- */
+
+typedef enum edct_resize_mode {
+  EDCT_RESIZE_SHORTER_SIDE = 0, /* shorter side to `size`, then centre crop */
+  EDCT_RESIZE_STRETCH = 1       /* whole image onto the grid */
+} edct_resize_mode;
+
+typedef enum edct_layout {
+  EDCT_LAYOUT_SPLIT = 0, /* y [H][W][Cy], cbcr [H/2][W/2][Ccb + Ccr] */
+  EDCT_LAYOUT_MERGED = 1 /* dct [H][W][Cy + Ccb + Ccr], chroma repeated 2x2 */
+} edct_layout;
+
+typedef enum edct_dtype { EDCT_FLOAT32 = 0, EDCT_INT8 = 1 } edct_dtype;
+
+/* The model contract (DESIGN.md, InputSpec v1), in C terms. */
+typedef struct edct_spec {
+  int grid_h, grid_w;   /* luma blocks, even; chroma (4:2:0) is grid / 2 */
+  int resize_mode;      /* an edct_resize_mode */
+  int resize_size;      /* shorter side in pixels (EDCT_RESIZE_SHORTER_SIDE) */
+  int layout;           /* an edct_layout */
+  int num_channels[3];  /* selected coefficients of Y, Cb, Cr (0..64 each) */
+  uint8_t channels[3][64]; /* their indices k = 8*v + u */
+  int normalize;        /* apply (x - mean) / std per selected channel */
+  float mean[3][64], std[3][64];
+} edct_spec;
+
+/*
+ * Which part of the (EXIF-oriented) image lands on the grid: a rectangle in
+ * oriented pixel coordinates, optionally mirrored left-right.  Training
+ * augmentation (random resized crops, flips) passes its own; NULL means the
+ * spec's evaluation transform (edct_eval_window).
+ */
+typedef struct edct_window {
+  double x, y, width, height;
+  int hflip;
+} edct_window;
+
+/* Where prepare writes.  Tensors are batch-1 NHWC, row-major; with
+ * EDCT_INT8, q = clamp(round(x / scale) + zero_point, -128, 127). */
+typedef struct edct_output {
+  int dtype;           /* an edct_dtype */
+  void *tensor[2];     /* split: y, cbcr; merged: dct, NULL */
+  float scale[2];
+  int zero_point[2];
+} edct_output;
+
+/* Oriented image size (EXIF orientation applied) of an open decoder. */
+void edct_oriented_size(const edct_info *info, int *width, int *height);
+
+/* The evaluation window of a spec for an oriented width x height image. */
+edct_window edct_eval_window(const edct_spec *spec, int width, int height);
+
+/* Checks a spec; returns EDCT_OK or EDCT_ERR_ARGUMENT with err naming the field. */
+int edct_check_spec(const edct_spec *spec, edct_error *err);
+
+/*
+ * Decodes and maps the image onto the spec's grid in one streaming pass:
+ * EXIF orientation (exact coefficient transposes and sign flips), a reduced
+ * image obtained in the DCT domain (k-point IDCT of the k x k lowest
+ * frequencies, k chosen from the scale), area/linear resampling of that
+ * reduced image onto the window, chroma to 4:2:0 geometry, forward DCT,
+ * channel selection, normalization and optional int8 quantization.
+ * Grayscale gives zero chroma; RGB files are converted to YCbCr (a linear
+ * map); CMYK/YCCK give EDCT_ERR_UNSUPPORTED.  Without normalization the
+ * output holds JPEG's orthonormal 8x8 DCT of level-shifted samples, like
+ * dequantized coefficients.  Can be called once per decoder.
+ */
+int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *window,
+                 int apply_orientation, const edct_output *out, edct_error *err);
 
 /* Frees everything the decoder owns.  NULL is allowed. */
 void edct_close(edct_decoder *dec);

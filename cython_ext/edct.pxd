@@ -63,3 +63,45 @@ cdef extern from "edct.h" nogil:
                            uint16_t (*quant_out)[64], edct_error *err)
     void edct_close(edct_decoder *dec)
     const char *edct_status_name(int status)
+
+    enum edct_resize_mode:
+        EDCT_RESIZE_SHORTER_SIDE
+        EDCT_RESIZE_STRETCH
+
+    enum edct_layout:
+        EDCT_LAYOUT_SPLIT
+        EDCT_LAYOUT_MERGED
+
+    enum edct_dtype:
+        EDCT_FLOAT32
+        EDCT_INT8
+
+    ctypedef struct edct_spec:
+        int grid_h
+        int grid_w
+        int resize_mode
+        int resize_size
+        int layout
+        int num_channels[3]
+        uint8_t channels[3][64]
+        int normalize
+        float mean[3][64]
+        float std[3][64]
+
+    ctypedef struct edct_window:
+        double x
+        double y
+        double width
+        double height
+        int hflip
+
+    ctypedef struct edct_output:
+        int dtype
+        void *tensor[2]
+        float scale[2]
+        int zero_point[2]
+
+    void edct_oriented_size(const edct_info *info, int *width, int *height)
+    edct_window edct_eval_window(const edct_spec *spec, int width, int height)
+    int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *window,
+                     int apply_orientation, const edct_output *out, edct_error *err)

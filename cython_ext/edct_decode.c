@@ -11,6 +11,7 @@
  */
 #include <limits.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,13 @@
 #include <jerror.h>
 
 #include "edct.h"
+#include "edct_internal.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
 
 #if JPEG_LIB_VERSION >= 70
 #define EDCT_SCALED_SIZE(c) ((c)->DCT_h_scaled_size)
@@ -93,6 +101,17 @@ static void set_error(edct_error *err, int status, int code, long offset, const 
   err->code = code;
   err->offset = offset;
   snprintf(err->message, sizeof err->message, "%s", msg);
+}
+
+int edct__fail(edct_error *err, int status, const char *fmt, ...) {
+  if (err == NULL) return status;
+  char msg[EDCT_MESSAGE_LEN];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  set_error(err, status, -1, -1, msg);
+  return status;
 }
 
 /* Fails the running API call: records the reason and jumps back to it. */
@@ -226,7 +245,7 @@ void edct_default_options(edct_options *opts) {
   opts->strict = 1;
 }
 
-static void clear_error(edct_error *err) {
+void edct__clear_error(edct_error *err) {
   if (err == NULL) return;
   memset(err, 0, sizeof *err);
   err->code = -1;
@@ -235,7 +254,7 @@ static void clear_error(edct_error *err) {
 
 edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *opts,
                         edct_error *err) {
-  clear_error(err);
+  edct__clear_error(err);
   if (data == NULL || size == 0) {
     set_error(err, EDCT_ERR_INVALID, -1, 0, "empty input (0 bytes)");
     return NULL;
@@ -323,7 +342,7 @@ static void consume_block(j_decompress_ptr cinfo, jpeg_component_info *comp, JCO
 }
 
 int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
-  clear_error(err);
+  edct__clear_error(err);
   if (d == NULL || consumer == NULL || consumer->block == NULL) {
     set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no block consumer");
     return EDCT_ERR_ARGUMENT;
@@ -344,10 +363,11 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
   c->raw_data_out = TRUE;
   c->do_block_smoothing = FALSE; /* would invent AC terms in progressive files */
   c->buffered_image = FALSE;
-  /* Any scale whose IDCT size exceeds 1 works: at 1/8 libjpeg skips storing
-   * AC coefficients.  We never write samples, so the scale is otherwise moot. */
+  /* We never write samples, so the scale only matters for one thing: at 1/8
+   * (IDCT size 1) libjpeg skips storing AC coefficients, which only a
+   * DC-only consumer can afford. */
   c->scale_num = 1;
-  c->scale_denom = 4;
+  c->scale_denom = consumer->dc_only ? 8 : 4;
   jpeg_start_decompress(c);
 
   idct_module *idct = (idct_module *)c->idct;
@@ -379,30 +399,48 @@ typedef struct planes_ctx {
   int dequantize;
   int width_in_blocks[EDCT_MAX_COMPONENTS];
   uint16_t (*quant_out)[64];
-  const uint16_t *last_quant; /* table whose range was checked last */
-  int narrow_quant;           /* every value of last_quant < 32768 */
+  /* per component: the table whose range was checked last, and whether all
+   * its values are below 32768 (libjpeg keeps one table copy per component) */
+  const uint16_t *checked_quant[EDCT_MAX_COMPONENTS];
+  int narrow_quant[EDCT_MAX_COMPONENTS];
 } planes_ctx;
 
-/* Dequantizes one block: the 32-bit product saturated to int16.  Written so
- * that compilers vectorize it (restrict, branch-free clamps); with every
- * quantization value below 32768 (all 8-bit tables) the product is a widening
- * int16 x int16 multiply, which vectorizes to a few instructions per 8 values. */
+/* Dequantizes one block: each product saturated to int16.  With every table
+ * value below 32768 (all 8-bit tables) this is a widening int16 multiply and
+ * a saturating narrow, done 8 lanes at a time where SSE2 or NEON exist; the
+ * portable loop is the reference and handles 16-bit tables. */
 static void dequantize_block(int16_t *restrict dst, const int16_t *restrict coef,
                              const uint16_t *restrict quant, int narrow_quant) {
+#if defined(__SSE2__)
   if (narrow_quant) {
-    for (int k = 0; k < 64; k++) {
-      int32_t v = (int32_t)coef[k] * (int32_t)(int16_t)quant[k];
-      v = v > INT16_MAX ? INT16_MAX : v;
-      v = v < INT16_MIN ? INT16_MIN : v;
-      dst[k] = (int16_t)v;
+    for (int k = 0; k < 64; k += 8) {
+      __m128i c = _mm_loadu_si128((const __m128i *)(coef + k));
+      __m128i q = _mm_loadu_si128((const __m128i *)(quant + k));
+      __m128i lo = _mm_mullo_epi16(c, q), hi = _mm_mulhi_epi16(c, q);
+      __m128i p = _mm_packs_epi32(_mm_unpacklo_epi16(lo, hi), _mm_unpackhi_epi16(lo, hi));
+      _mm_storeu_si128((__m128i *)(dst + k), p);
     }
-  } else {
-    for (int k = 0; k < 64; k++) {
-      int32_t v = (int32_t)coef[k] * (int32_t)quant[k];
-      v = v > INT16_MAX ? INT16_MAX : v;
-      v = v < INT16_MIN ? INT16_MIN : v;
-      dst[k] = (int16_t)v;
+    return;
+  }
+#elif defined(__ARM_NEON)
+  if (narrow_quant) {
+    for (int k = 0; k < 64; k += 8) {
+      int16x8_t c = vld1q_s16(coef + k);
+      int16x8_t q = vreinterpretq_s16_u16(vld1q_u16(quant + k));
+      int32x4_t p0 = vmull_s16(vget_low_s16(c), vget_low_s16(q));
+      int32x4_t p1 = vmull_s16(vget_high_s16(c), vget_high_s16(q));
+      vst1q_s16(dst + k, vcombine_s16(vqmovn_s32(p0), vqmovn_s32(p1)));
     }
+    return;
+  }
+#else
+  (void)narrow_quant;
+#endif
+  for (int k = 0; k < 64; k++) {
+    int32_t v = (int32_t)coef[k] * (int32_t)quant[k];
+    v = v > INT16_MAX ? INT16_MAX : v;
+    v = v < INT16_MIN ? INT16_MIN : v;
+    dst[k] = (int16_t)v;
   }
 }
 
@@ -411,12 +449,12 @@ static int store_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
   planes_ctx *p = ctx;
   int16_t *dst = p->planes[comp] + ((size_t)by * (size_t)p->width_in_blocks[comp] + bx) * 64;
   if (p->dequantize) {
-    if (quant != p->last_quant) {
-      p->last_quant = quant;
-      p->narrow_quant = 1;
-      for (int k = 0; k < 64; k++) p->narrow_quant &= quant[k] <= INT16_MAX;
+    if (quant != p->checked_quant[comp]) {
+      p->checked_quant[comp] = quant;
+      p->narrow_quant[comp] = 1;
+      for (int k = 0; k < 64; k++) p->narrow_quant[comp] &= quant[k] <= INT16_MAX;
     }
-    dequantize_block(dst, coef, quant, p->narrow_quant);
+    dequantize_block(dst, coef, quant, p->narrow_quant[comp]);
   }
   else
     memcpy(dst, coef, 64 * sizeof *dst);
@@ -427,20 +465,20 @@ static int store_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
 int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize,
                        uint16_t (*quant_out)[64], edct_error *err) {
   if (dec == NULL || planes == NULL) {
-    clear_error(err);
+    edct__clear_error(err);
     set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no planes");
     return EDCT_ERR_ARGUMENT;
   }
-  planes_ctx ctx = {planes, dequantize, {0}, quant_out, NULL, 0};
+  planes_ctx ctx = {planes, dequantize, {0}, quant_out, {NULL}, {0}};
   for (int ci = 0; ci < dec->info.num_components; ci++) {
     if (planes[ci] == NULL) {
-      clear_error(err);
+      edct__clear_error(err);
       set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "missing plane buffer");
       return EDCT_ERR_ARGUMENT;
     }
     ctx.width_in_blocks[ci] = dec->info.comp[ci].width_in_blocks;
   }
-  edct_consumer consumer = {&ctx, store_block, NULL};
+  edct_consumer consumer = {&ctx, 0, store_block, NULL};
   return edct_decode(dec, &consumer, err);
 }
 

@@ -1,0 +1,114 @@
+"""prepare(): any JPEG onto a model's DCT grid, in the DCT domain (the fused fast path).
+
+Everything runs in the C core (cython_ext/edct_prepare.c), shared with training and the
+Android bridge, so every client gets bit-identical tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from edge_dct import _jpeg
+from edge_dct.jpeg import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, Source, load_source, read_header
+from edge_dct.spec import InputSpec
+from edge_dct.errors import EdgeDctError
+
+Window = tuple[float, float, float, float]
+"""(x, y, width, height) in EXIF-oriented pixel coordinates."""
+
+
+def allocate(spec: InputSpec, dtype: np.dtype | type = np.float32) -> dict[str, np.ndarray]:
+    """Empty output tensors for a spec: name -> array of the spec's shape (batch 1)."""
+    return {t.name: np.empty(t.shape, dtype) for t in spec.tensors}
+
+
+def prepare(
+    src: Source,
+    spec: InputSpec,
+    *,
+    out: Mapping[str, np.ndarray] | None = None,
+    dtype: np.dtype | type = np.float32,
+    quantization: Mapping[str, tuple[float, int]] | None = None,
+    window: Window | None = None,
+    hflip: bool = False,
+    orientation: bool = True,
+    strict: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_scans: int = DEFAULT_MAX_SCANS,
+) -> dict[str, np.ndarray]:
+    """Decodes a JPEG straight into a model's input tensors.
+
+    Applies, in the DCT domain and in one streaming pass: EXIF orientation (exact), the
+    spec's resize (shorter side then centre crop, or stretch) or the given window, chroma
+    to 4:2:0 geometry, channel selection and normalization. Full-resolution pixels are
+    never formed.
+
+    Args:
+        src: Path, bytes-like, or binary file object.
+        spec: The model's InputSpec.
+        out: Preallocated C-contiguous tensors (name -> array of the spec's shape and the
+            requested dtype) to write into, e.g. a LiteRT input buffer.
+        dtype: np.float32, or np.int8 for a quantized model (needs ``quantization``).
+        quantization: Per tensor name the model's input ``(scale, zero_point)``; values are
+            written as ``clip(round(x / scale) + zero_point, -128, 127)``.
+        window: Crop of the oriented image mapped onto the grid instead of the spec's
+            evaluation transform (training augmentation).
+        hflip: Mirror the window left-right (only with ``window``).
+        orientation: Apply the EXIF orientation.
+        strict: Raise on corrupt data (see read_dct).
+        max_pixels: Refuse larger images before allocating.
+        max_scans: Refuse progressive files with more scans.
+
+    Returns:
+        name -> array, shapes from ``spec.tensors``: split layout ``y`` [1, H, W, Cy] and
+        ``cbcr`` [1, H/2, W/2, Ccb + Ccr] (Cb channels first); merged ``dct``
+        [1, H, W, Cy + Ccb + Ccr]. Without ``spec.normalize`` the values are JPEG's
+        orthonormal 8x8 DCT of level-shifted samples (like dequantized coefficients).
+
+    Raises:
+        InvalidJpegError, UnsupportedJpegError (CMYK/YCCK, 12-bit...), ImageTooLargeError.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.int8):
+        raise TypeError(f"dtype must be float32 or int8, not {dtype}")
+    int8 = dtype == np.int8
+    names = [t.name for t in spec.tensors]
+    if int8 and (quantization is None or set(names) - set(quantization)):
+        raise ValueError(f"int8 output needs quantization (scale, zero_point) for {names}")
+    tensors = dict(out) if out is not None else allocate(spec, dtype)
+    for t in spec.tensors:
+        a = tensors.get(t.name)
+        if a is None or a.shape != t.shape or a.dtype != dtype or not a.flags.c_contiguous:
+            raise ValueError(f"out[{t.name!r}] must be a C-contiguous {dtype} array of shape "
+                             f"{t.shape}")
+    if hflip and window is None:
+        raise ValueError("hflip needs an explicit window")
+    data, name = load_source(src)
+    scales = tuple(float(quantization[n][0]) for n in names) if int8 else ()
+    zps = tuple(int(quantization[n][1]) for n in names) if int8 else ()
+    num_warnings, first = _jpeg.prepare(
+        data, name, spec, [tensors[n] for n in names], int8, scales, zps,
+        None if window is None else tuple(float(v) for v in window), hflip, orientation,
+        strict, max_pixels, max_scans)
+    if num_warnings:
+        import warnings
+
+        from edge_dct.errors import EdgeDctWarning
+        warnings.warn(f"{name}: {first}", EdgeDctWarning, stacklevel=2)
+    return tensors
+
+
+def eval_window(spec: InputSpec, width: int, height: int) -> Window:
+    """The spec's evaluation window for an oriented ``width x height`` image."""
+    return _jpeg.eval_window(spec, width, height)
+
+
+def oriented_size(src: Source) -> tuple[int, int]:
+    """(width, height) after the EXIF orientation."""
+    info = read_header(src)
+    return (info.height, info.width) if info.orientation >= 5 else (info.width, info.height)
+
+
+__all__ = ["Window", "allocate", "eval_window", "oriented_size", "prepare", "EdgeDctError"]
