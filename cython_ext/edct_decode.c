@@ -63,6 +63,7 @@ struct edct_decoder {
   int decoded;
   const edct_consumer *consumer;
   int imcu_row;           /* iMCU row being delivered */
+  int scale_shift[MAX_COMPONENTS]; /* log2 of each component's IDCT size */
   JSAMPARRAY rows[MAX_COMPONENTS];
 };
 
@@ -331,10 +332,10 @@ static void consume_block(j_decompress_ptr cinfo, jpeg_component_info *comp, JCO
                           JSAMPARRAY out, JDIMENSION col) {
   edct_decoder *d = (edct_decoder *)cinfo;
   int ci = comp->component_index;
-  int ss = EDCT_SCALED_SIZE(comp);
+  int shift = d->scale_shift[ci]; /* IDCT sizes are powers of two */
   long row = (long)(out - d->rows[ci]);
-  int by = d->imcu_row * comp->v_samp_factor + (int)(row / ss);
-  int bx = (int)(col / (JDIMENSION)ss);
+  int by = d->imcu_row * comp->v_samp_factor + (int)(row >> shift);
+  int bx = (int)(col >> shift);
   if (row < 0 || by >= (int)comp->height_in_blocks || bx >= (int)comp->width_in_blocks)
     return; /* never happens with libjpeg's row geometry; ignore if it did */
   if (d->consumer->block(d->consumer->ctx, ci, by, bx, coef, comp->quant_table->quantval))
@@ -377,6 +378,8 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
   for (int ci = 0; ci < c->num_components; ci++) {
     jpeg_component_info *comp = &c->comp_info[ci];
     JDIMENSION nrows = (JDIMENSION)(comp->v_samp_factor * EDCT_SCALED_SIZE(comp));
+    d->scale_shift[ci] = 0;
+    while ((1 << d->scale_shift[ci]) < EDCT_SCALED_SIZE(comp)) d->scale_shift[ci]++;
     JDIMENSION width = (JDIMENSION)(EDCT_SCALED_SIZE(comp) * comp->h_samp_factor);
     d->rows[ci] = (*c->mem->alloc_sarray)((j_common_ptr)c, JPOOL_IMAGE, width, nrows);
   }

@@ -30,6 +30,8 @@
 #define M_SQRT1_2 0.70710678118654752440
 #endif
 
+#define DC_ONLY_SLACK 1.25
+
 /* Per oriented axis of one component: how image units map to its samples. */
 typedef struct axis {
   int blocks;      /* oriented block count along this axis */
@@ -153,8 +155,11 @@ static int setup_axis(axis *a, int blocks, int samples, double unit, int extent,
   a->end = end > blocks ? blocks : end < a->first + 1 ? a->first + 1 : end;
   if (a->end > blocks) { a->end = blocks; a->first = blocks - 1; }
   double need = 8.0 * unit * out_pixels / wlen; /* k so that k/(8 unit) >= out/wlen */
+  /* DC alone (k = 1) lets libjpeg skip every AC store, so accept enlarging the
+   * block-mean image by up to DC_ONLY_SLACK rather than reading AC terms. */
+  if (need <= DC_ONLY_SLACK) return 1;
   int k = (int)ceil(need - 1e-6);
-  return k < 1 ? 1 : k > 8 ? 8 : k;
+  return k > 8 ? 8 : k;
 }
 
 /* k x 8 matrix of the k-point IDCT of the k lowest of 8 frequencies:

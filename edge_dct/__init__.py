@@ -13,6 +13,8 @@ from edge_dct.errors import (
     UnsupportedJpegError,
 )
 from edge_dct.jpeg import DctImage, JpegInfo, read_dct, read_header
+from edge_dct.prepare import prepare
+from edge_dct.spec import InputSpec, InvalidSpecError
 
 __version__ = "0.1.0"
 
@@ -21,9 +23,12 @@ __all__ = [
     "EdgeDctError",
     "EdgeDctWarning",
     "ImageTooLargeError",
+    "InputSpec",
+    "InvalidSpecError",
     "InvalidJpegError",
     "JpegInfo",
     "UnsupportedJpegError",
+    "prepare",
     "read_dct",
     "read_header",
 ]

@@ -6,14 +6,15 @@ Android bridge, so every client gets bit-identical tensors.
 
 from __future__ import annotations
 
+import warnings
 from typing import Mapping
 
 import numpy as np
 
 from edge_dct import _jpeg
 from edge_dct.jpeg import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, Source, load_source, read_header
+from edge_dct.errors import EdgeDctWarning
 from edge_dct.spec import InputSpec
-from edge_dct.errors import EdgeDctError
 
 Window = tuple[float, float, float, float]
 """(x, y, width, height) in EXIF-oriented pixel coordinates."""
@@ -93,9 +94,6 @@ def prepare(
         None if window is None else tuple(float(v) for v in window), hflip, orientation,
         strict, max_pixels, max_scans)
     if num_warnings:
-        import warnings
-
-        from edge_dct.errors import EdgeDctWarning
         warnings.warn(f"{name}: {first}", EdgeDctWarning, stacklevel=2)
     return tensors
 
@@ -111,4 +109,4 @@ def oriented_size(src: Source) -> tuple[int, int]:
     return (info.height, info.width) if info.orientation >= 5 else (info.width, info.height)
 
 
-__all__ = ["Window", "allocate", "eval_window", "oriented_size", "prepare", "EdgeDctError"]
+__all__ = ["Window", "allocate", "eval_window", "oriented_size", "prepare"]

@@ -235,3 +235,38 @@ def test_spec_validation_names_fields() -> None:
         InputSpec.from_dict({**SPEC.to_dict(), "bogus": 1})
     assert InputSpec.from_json(SPEC.to_json()) == SPEC
     assert [t.name for t in SPEC.tensors] == ["y", "cbcr"]
+
+
+def test_augment_deterministic_and_in_bounds() -> None:
+    from edge_dct.augment import AugmentOptions, Augmenter
+
+    photos = clothing_photos()[:6]
+    a = [Augmenter(SPEC, seed=7)(p) for p in photos]
+    b = [Augmenter(SPEC, seed=7)(p) for p in photos]
+    c = [Augmenter(SPEC, seed=8)(p) for p in photos]
+    for x, y in zip(a, b):
+        assert x.window == y.window and x.hflip == y.hflip
+        np.testing.assert_array_equal(x.tensors["y"], y.tensors["y"])
+    assert any(x.window != z.window for x, z in zip(a, c))
+    assert {s.hflip for s in a + c} == {True, False}
+    for s in a + c:
+        x0, y0, w, h = s.window
+        assert 0 <= x0 and 0 <= y0 and x0 + w <= s.size[0] + 1e-6 and y0 + h <= s.size[1] + 1e-6
+        assert 0.08 * s.size[0] * s.size[1] * 0.999 <= w * h
+    no_flip = Augmenter(SPEC, AugmentOptions(scale=(1, 1), ratio=(0.75, 0.75), hflip=0), seed=1)
+    assert not no_flip(photos[0]).hflip
+
+
+def test_augmented_crop_matches_reference_crop() -> None:
+    """The window path is the eval path with another rectangle: check it in pixels."""
+    data = clothing_photos()[2].read_bytes()
+    info = edge_dct.read_header(data)
+    window = (50.0, 80.0, 300.0, 260.0)
+    spec = InputSpec(grid=(28, 28), resize={"mode": "stretch"})
+    t = prepare(data, spec, window=window)
+    rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32)
+    x, y, w, h = (int(v) for v in window)
+    crop = cv2.resize(rgb[y:y + h, x:x + w], (224, 224), interpolation=cv2.INTER_AREA)
+    ref_y = 0.299 * crop[..., 0] + 0.587 * crop[..., 1] + 0.114 * crop[..., 2] - 128
+    assert psnr(blocks_to_pixels(t["y"][0]), ref_y) >= 34
+    assert info.width >= x + w and info.height >= y + h
