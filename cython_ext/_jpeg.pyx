@@ -6,7 +6,7 @@ Every C status goes through err_check(), the one place C errors become
 Python exceptions.
 """
 from libc.stdint cimport int16_t, uint8_t, uint16_t, uint64_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cimport edct
 
@@ -43,19 +43,19 @@ cdef int err_check(int status, const edct.edct_error *err, str name) except -1:
     raise cls(reason, name, err.offset if err.offset >= 0 else None)
 
 
+cdef object quant_array(const uint16_t *tables, int n, size_t stride):
+    """n tables of 64 values (stride apart, in uint16 units) as one (n, 8, 8) uint16 array."""
+    arr = np.empty((n, 8, 8), np.uint16)
+    cdef uint16_t[:, :, ::1] view = arr
+    cdef int i
+    for i in range(n):
+        memcpy(&view[i, 0, 0], tables + i * stride, 64 * sizeof(uint16_t))
+    return arr
+
+
 cdef dict info_dict(const edct.edct_info *info):
-    cdef const edct.edct_component *c
-    comps = []
-    for ci in range(info.num_components):
-        c = &info.comp[ci]
-        comps.append({
-            "id": c.id,
-            "h_samp": c.h_samp,
-            "v_samp": c.v_samp,
-            "width_in_blocks": c.width_in_blocks,
-            "height_in_blocks": c.height_in_blocks,
-            "quant": np.asarray(<uint16_t[:64]> c.quant).reshape(8, 8).copy(),
-        })
+    cdef int n = info.num_components
+    cdef int ci
     return {
         "width": info.width,
         "height": info.height,
@@ -65,7 +65,12 @@ cdef dict info_dict(const edct.edct_info *info):
         "restart_interval": info.restart_interval,
         "orientation": info.orientation,
         "color_space": _COLOR_SPACES[info.color_space],
-        "components": comps,
+        "ids": tuple([info.comp[ci].id for ci in range(n)]),
+        "sampling": tuple([(info.comp[ci].h_samp, info.comp[ci].v_samp) for ci in range(n)]),
+        "blocks": tuple([(info.comp[ci].height_in_blocks, info.comp[ci].width_in_blocks)
+                         for ci in range(n)]),
+        "quant": quant_array(info.comp[0].quant, n,
+                             sizeof(edct.edct_component) // sizeof(uint16_t)),
     }
 
 
@@ -121,16 +126,15 @@ def read_dct(const uint8_t[::1] data not None, str name, bint dequantize=True,
     try:
         info = info_dict(edct.edct_get_info(dec))
         planes = []
-        for ci, comp in enumerate(info["components"]):
-            plane = np.empty((comp["height_in_blocks"], comp["width_in_blocks"], 64), np.int16)
+        for ci, (hb, wb) in enumerate(info["blocks"]):
+            plane = np.empty((hb, wb, 64), np.int16)
             view = plane
             ptrs[ci] = &view[0, 0, 0]
             planes.append(plane)
         with nogil:
             status = edct.edct_decode_planes(dec, ptrs, dequantize, quant, &err)
         err_check(status, &err, name)
-        tables = [np.asarray(<uint16_t[:64]> quant[ci]).reshape(8, 8).copy()
-                  for ci in range(len(planes))]
+        tables = quant_array(&quant[0][0], len(planes), 64)
         warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
         return info, planes, tables, err.num_warnings, warning
     finally:

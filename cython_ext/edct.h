@@ -102,16 +102,21 @@ void edct_default_options(edct_options *opts);
  * arrives before any block of row r + 1, after which end_row(ctx, r) is
  * called.  A non-zero return from either callback stops decoding with
  * EDCT_ERR_ABORTED.  Only blocks inside height_in_blocks x width_in_blocks
- * are delivered (MCU padding is dropped).  A consumer that reads only the
- * DC coefficient sets dc_only: the AC terms it then receives are undefined,
- * and sequential files decode at libjpeg's 1/8-scale (DC-only) speed.
+ * are delivered (MCU padding is dropped).
+ *
+ * frequencies[c] = f in 1..8 declares that the consumer reads only the f x f
+ * lowest frequencies (u < f and v < f) of component c; 0 means all 64.  The
+ * other terms it receives are then undefined, and the decoder saves work:
+ * with f = 1 everywhere (DC only) sequential files decode at libjpeg's
+ * 1/8-scale speed, and progressive files stop reading scans as soon as the
+ * declared frequencies are complete.
  */
 typedef struct edct_consumer {
   void *ctx;
-  int dc_only;
   int (*block)(void *ctx, int comp, int by, int bx, const int16_t *coef,
                const uint16_t *quant);
   int (*end_row)(void *ctx, int imcu_row);
+  uint8_t frequencies[EDCT_MAX_COMPONENTS];
 } edct_consumer;
 
 typedef struct edct_decoder edct_decoder;

@@ -342,6 +342,49 @@ static void consume_block(j_decompress_ptr cinfo, jpeg_component_info *comp, JCO
     fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
 }
 
+/* Natural index of each zigzag position (libjpeg's coef_bits are zigzag). */
+static const uint8_t natural_of_zigzag[64] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
+    41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+    30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+
+static int frequency_limit(const edct_consumer *cs, int ci) {
+  int f = ci < EDCT_MAX_COMPONENTS ? cs->frequencies[ci] : 0;
+  return f >= 1 && f <= 8 ? f : 8;
+}
+
+static int dc_only(const struct jpeg_decompress_struct *c, const edct_consumer *cs) {
+  for (int ci = 0; ci < c->num_components; ci++)
+    if (frequency_limit(cs, ci) != 1) return 0;
+  return 1;
+}
+
+/* Whether every coefficient the consumer reads is final (progressive files). */
+static int needed_complete(const struct jpeg_decompress_struct *c, const edct_consumer *cs) {
+  for (int ci = 0; ci < c->num_components; ci++) {
+    int f = frequency_limit(cs, ci);
+    for (int z = 0; z < 64; z++) {
+      int n = natural_of_zigzag[z];
+      if (n / 8 < f && n % 8 < f && c->coef_bits[ci][z] != 0) return 0;
+    }
+  }
+  return 1;
+}
+
+/* Progressive files whose consumer reads only low frequencies: read scans
+ * until those are complete (buffered-image mode), skip the rest. */
+static void consume_needed_scans(edct_decoder *d, const edct_consumer *cs) {
+  struct jpeg_decompress_struct *c = &d->cinfo;
+  for (;;) {
+    int r = jpeg_consume_input(c);
+    if (d->opts.max_scans > 0 && c->input_scan_number > d->opts.max_scans) on_progress((j_common_ptr)c);
+    if (r == JPEG_REACHED_EOI) break;
+    if (r == JPEG_SUSPENDED) fail(d, EDCT_ERR_INVALID, "decoder made no progress");
+    if (r == JPEG_SCAN_COMPLETED && needed_complete(c, cs)) break;
+  }
+  jpeg_start_output(c, c->input_scan_number);
+}
+
 int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
   edct__clear_error(err);
   if (d == NULL || consumer == NULL || consumer->block == NULL) {
@@ -361,16 +404,21 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
     d->err = NULL;
     return err ? err->status : EDCT_ERR_INVALID;
   }
+  int early = 0;
+  if (c->progressive_mode)
+    for (int ci = 0; ci < c->num_components; ci++) early |= frequency_limit(consumer, ci) < 8;
   c->raw_data_out = TRUE;
   c->do_block_smoothing = FALSE; /* would invent AC terms in progressive files */
-  c->buffered_image = FALSE;
+  c->buffered_image = early ? TRUE : FALSE;
   /* We never write samples, so the scale only matters for one thing: at 1/8
    * (IDCT size 1) libjpeg skips storing AC coefficients, which only a
    * DC-only consumer can afford. */
   c->scale_num = 1;
-  c->scale_denom = consumer->dc_only ? 8 : 4;
+  c->scale_denom = dc_only(c, consumer) ? 8 : 4;
   jpeg_start_decompress(c);
+  if (early) consume_needed_scans(d, consumer);
 
+  /* After output setup (which installs libjpeg's IDCTs): ours instead. */
   idct_module *idct = (idct_module *)c->idct;
   for (int ci = 0; ci < c->num_components; ci++) idct->inverse_DCT[ci] = consume_block;
 
@@ -390,7 +438,10 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
     if (consumer->end_row != NULL && consumer->end_row(consumer->ctx, d->imcu_row))
       fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
   }
-  jpeg_finish_decompress(c);
+  if (early)
+    jpeg_abort_decompress(c); /* the remaining scans carry nothing we read */
+  else
+    jpeg_finish_decompress(c);
   d->err = NULL;
   return EDCT_OK;
 }
@@ -481,7 +532,7 @@ int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize
     }
     ctx.width_in_blocks[ci] = dec->info.comp[ci].width_in_blocks;
   }
-  edct_consumer consumer = {&ctx, 0, store_block, NULL};
+  edct_consumer consumer = {&ctx, store_block, NULL, {0}};
   return edct_decode(dec, &consumer, err);
 }
 

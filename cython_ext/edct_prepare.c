@@ -463,11 +463,9 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
   int gw = spec->grid_w, gh = spec->grid_h;
   float *pixels = NULL;
   status = EDCT_ERR_NOMEM;
-  int dc_only = 1;
   for (int ci = 0; ci < p.ncomp; ci++) {
     int ow = ci == 0 ? gw * 8 : gw * 4, oh = ci == 0 ? gh * 8 : gh * 4;
     if (!init_plane(&p, ci, &w, ow, oh)) goto done;
-    dc_only &= p.pl[ci].k == 1;
   }
   if (rgb) { /* the colour transform needs the same k everywhere */
     int k = p.pl[0].k;
@@ -482,9 +480,10 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
                             sizeof(float));
       if (p.pl[ci].img == NULL) goto done;
     }
-    dc_only = k == 1;
   }
-  edct_consumer consumer = {&p, dc_only, reduce_block, NULL};
+  edct_consumer consumer = {&p, reduce_block, NULL, {0}};
+  for (int ci = 0; ci < info->num_components && ci < EDCT_MAX_COMPONENTS; ci++)
+    consumer.frequencies[ci] = (uint8_t)(ci < p.ncomp ? p.pl[ci].k : 1);
   status = edct_decode(dec, &consumer, err);
   if (status != EDCT_OK) goto done;
   if (rgb) rgb_to_ycbcr(&p);

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import BinaryIO, Union
 
 import numpy as np
@@ -47,8 +48,8 @@ class JpegInfo:
         restart_interval: MCUs between restart markers, 0 when none.
         orientation: EXIF orientation 1-8, 1 when absent.
         color_space: ``"ycbcr"``, ``"gray"``, ``"rgb"``, ``"cmyk"``, ``"ycck"`` or ``"unknown"``.
-        quant_tables: Per component the (8, 8) uint16 quantization table,
-            natural order (zeros when the header defines none yet).
+        quant_tables: (num_components, 8, 8) uint16: per component its
+            quantization table, natural order (zeros when the header defines none yet).
         blocks: Per component ``(height_in_blocks, width_in_blocks)``.
         component_ids: Per component the identifier from the frame header.
     """
@@ -64,7 +65,7 @@ class JpegInfo:
     restart_interval: int
     orientation: int
     color_space: str
-    quant_tables: tuple[np.ndarray, ...] = field(repr=False, compare=False)
+    quant_tables: np.ndarray = field(repr=False, compare=False)
     blocks: tuple[tuple[int, int], ...]
     component_ids: tuple[int, ...] = field(repr=False)
 
@@ -78,14 +79,15 @@ class DctImage:
             ``(height_in_blocks, width_in_blocks, 64)``, natural order
             ``k = 8*v + u``; dequantized (saturated to int16) unless
             ``dequantize=False`` was asked.
-        quant_tables: Per component the (8, 8) uint16 table used, natural order.
+        quant_tables: (num_components, 8, 8) uint16: per component the table used,
+            natural order.
         info: The header.
         dequantized: Whether ``planes`` hold dequantized values.
         warnings: Corrupt-data messages (non-strict decoding), empty when clean.
     """
 
     planes: tuple[np.ndarray, ...] = field(repr=False, compare=False)
-    quant_tables: tuple[np.ndarray, ...] = field(repr=False, compare=False)
+    quant_tables: np.ndarray = field(repr=False, compare=False)
     info: JpegInfo
     dequantized: bool
     warnings: tuple[str, ...] = ()
@@ -135,6 +137,7 @@ def load_source(src: Source) -> tuple[bytes | bytearray | memoryview | np.ndarra
     raise TypeError(f"expected a path, bytes or a binary file object, got {type(src).__name__}")
 
 
+@lru_cache(maxsize=256)
 def _subsampling(sampling: tuple[tuple[int, int], ...]) -> str:
     if len(sampling) == 1:
         return "gray"
@@ -150,24 +153,10 @@ def _subsampling(sampling: tuple[tuple[int, int], ...]) -> str:
 
 
 def _info(d: dict) -> JpegInfo:
-    comps = d["components"]
-    sampling = tuple((c["h_samp"], c["v_samp"]) for c in comps)
-    return JpegInfo(
-        width=d["width"],
-        height=d["height"],
-        num_components=len(comps),
-        sampling=sampling,
-        subsampling=_subsampling(sampling),
-        precision=d["precision"],
-        progressive=d["progressive"],
-        arithmetic=d["arithmetic"],
-        restart_interval=d["restart_interval"],
-        orientation=d["orientation"],
-        color_space=d["color_space"],
-        quant_tables=tuple(c["quant"] for c in comps),
-        blocks=tuple((c["height_in_blocks"], c["width_in_blocks"]) for c in comps),
-        component_ids=tuple(c["id"] for c in comps),
-    )
+    sampling = d["sampling"]
+    return JpegInfo(d["width"], d["height"], len(sampling), sampling, _subsampling(sampling),
+                    d["precision"], d["progressive"], d["arithmetic"], d["restart_interval"],
+                    d["orientation"], d["color_space"], d["quant"], d["blocks"], d["ids"])
 
 
 def read_header(src: Source, *, max_pixels: int | None = None) -> JpegInfo:
@@ -228,13 +217,7 @@ def read_dct(
         more = f" (+{num_warnings - 1} more)" if num_warnings > 1 else ""
         found = (f"{first}{more}",)
         warnings.warn(f"{name}: {found[0]}", EdgeDctWarning, stacklevel=2)
-    return DctImage(
-        planes=tuple(planes),
-        quant_tables=tuple(tables),
-        info=_info(info),
-        dequantized=dequantize,
-        warnings=found,
-    )
+    return DctImage(tuple(planes), tables, _info(info), dequantize, found)
 
 
 __all__ = [

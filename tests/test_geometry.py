@@ -270,3 +270,40 @@ def test_augmented_crop_matches_reference_crop() -> None:
     ref_y = 0.299 * crop[..., 0] + 0.587 * crop[..., 1] + 0.114 * crop[..., 2] - 128
     assert psnr(blocks_to_pixels(t["y"][0]), ref_y) >= 34
     assert info.width >= x + w and info.height >= y + h
+
+
+MEMORY_PROBE = """
+import sys
+from edge_dct.prepare import allocate, prepare
+from edge_dct.spec import dct_spec
+data = open(sys.argv[1], "rb").read()
+spec = dct_spec()
+out = allocate(spec)
+prepare(sys.argv[2], spec, out=out)  # warm up code paths on a small photo
+def peak_kb():  # VmHWM: this process image's peak RSS (ru_maxrss survives fork+exec)
+    line = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+    return int(line.split()[1])
+before = peak_kb()
+prepare(data, spec, out=out)
+print((peak_kb() - before) / 1024)
+"""
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_peak_memory_24mp(tmp_path: Path, progressive: bool) -> None:
+    """6000x4000 (24 MP): sequential files stream (<= 32 MB growth); progressive buffer."""
+    import sys
+
+    tile = synthetic_image(500, 500, seed=3)
+    data = oracle.encode(np.tile(tile, (8, 12, 1)), quality=90, sampling=(2, 2),
+                         progressive=progressive)
+    path = tmp_path / "24mp.jpg"
+    path.write_bytes(data)
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path),
+                          str(clothing_photos()[0])], check=True, capture_output=True,
+                         text=True).stdout
+    growth_mb = float(out.strip().splitlines()[-1])
+    print(f"\npeak RSS growth, 24 MP {'progressive' if progressive else 'baseline'} "
+          f"({len(data) / 1e6:.1f} MB file): {growth_mb:.1f} MB")
+    # a whole-image int16 coefficient buffer would be 6000*4000*1.5*2 = 72 MB
+    assert growth_mb <= (80 if progressive else 32), growth_mb
