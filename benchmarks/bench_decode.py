@@ -125,6 +125,22 @@ def check_output(name: str, out: object, info: edge_dct.JpegInfo) -> None:
         raise RuntimeError(f"{name} returned {shape}, expected {expected} pixels")
 
 
+def time_calls(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each call: ``repeat`` interleaved rounds, GC off (warm-up is the caller's)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                samples[name].append(time.perf_counter() - start)
+    finally:
+        gc.enable()
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def time_file(path: Path, repeat: int) -> FileResult:
     """Times every contender on one file: one warm-up, then ``repeat`` interleaved rounds."""
     data = path.read_bytes()
@@ -137,18 +153,8 @@ def time_file(path: Path, repeat: int) -> FileResult:
             calls[name] = call
         except Exception as e:  # noqa: BLE001 - a contender failing on a file is a result (n/a)
             print(f"  {name} failed on {path.name}: {type(e).__name__}: {e}", file=sys.stderr)
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            for name, call in calls.items():
-                start = time.perf_counter()
-                call()
-                samples[name].append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    result.seconds = {n: (statistics.median(samples[n]) if n in samples else None) for n in CONTENDERS}
+    medians = time_calls(calls, repeat)
+    result.seconds = {n: medians.get(n) for n in CONTENDERS}
     return result
 
 

@@ -172,9 +172,22 @@ def eval_window(spec, int width, int height):
     return (w.x, w.y, w.width, w.height)
 
 
+cdef class Workspace:
+    """Scratch memory for prepare(), reused across calls; use one per thread."""
+    cdef edct.edct_workspace *ws
+
+    def __cinit__(self):
+        self.ws = edct.edct_workspace_new()
+        if self.ws == NULL:
+            raise MemoryError("edct_workspace_new")
+
+    def __dealloc__(self):
+        edct.edct_workspace_free(self.ws)
+
+
 def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint int8,
             tuple scales, tuple zero_points, window, bint hflip, bint orientation,
-            bint strict, uint64_t max_pixels, int max_scans):
+            bint strict, uint64_t max_pixels, int max_scans, Workspace workspace=None):
     """Maps a JPEG onto spec's grid, writing into `outputs` (C-contiguous arrays).
 
     Returns:
@@ -189,6 +202,7 @@ def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint
     cdef float[:, :, :, ::1] fview
     cdef signed char[:, :, :, ::1] qview
     cdef int status
+    cdef edct.edct_workspace *ws = workspace.ws if workspace is not None else NULL
     try:
         fill_spec(&s, spec)
         memset(&out, 0, sizeof(out))
@@ -207,7 +221,7 @@ def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint
             w.hflip = hflip
             wp = &w
         with nogil:
-            status = edct.edct_prepare(dec, &s, wp, orientation, &out, &err)
+            status = edct.edct_prepare(dec, &s, wp, orientation, &out, ws, &err)
         err_check(status, &err, name)
         warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
         return err.num_warnings, warning

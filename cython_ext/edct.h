@@ -197,6 +197,12 @@ typedef struct edct_output {
   int zero_point[2];
 } edct_output;
 
+/* Scratch memory for edct_prepare, reused across calls by one thread at a
+ * time; with it a stream of images allocates nothing after the first. */
+typedef struct edct_workspace edct_workspace;
+edct_workspace *edct_workspace_new(void);
+void edct_workspace_free(edct_workspace *ws);
+
 /* Oriented image size (EXIF orientation applied) of an open decoder. */
 void edct_oriented_size(const edct_info *info, int *width, int *height);
 
@@ -216,10 +222,12 @@ int edct_check_spec(const edct_spec *spec, edct_error *err);
  * Grayscale gives zero chroma; RGB files are converted to YCbCr (a linear
  * map); CMYK/YCCK give EDCT_ERR_UNSUPPORTED.  Without normalization the
  * output holds JPEG's orthonormal 8x8 DCT of level-shifted samples, like
- * dequantized coefficients.  Can be called once per decoder.
+ * dequantized coefficients.  Can be called once per decoder.  workspace may
+ * be NULL (scratch memory is then allocated and freed by the call).
  */
 int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *window,
-                 int apply_orientation, const edct_output *out, edct_error *err);
+                 int apply_orientation, const edct_output *out, edct_workspace *workspace,
+                 edct_error *err);
 
 /* Frees everything the decoder owns.  NULL is allowed. */
 void edct_close(edct_decoder *dec);

@@ -101,7 +101,13 @@ cdef extern from "edct.h" nogil:
         float scale[2]
         int zero_point[2]
 
+    ctypedef struct edct_workspace:
+        pass
+
+    edct_workspace *edct_workspace_new()
+    void edct_workspace_free(edct_workspace *ws)
     void edct_oriented_size(const edct_info *info, int *width, int *height)
     edct_window edct_eval_window(const edct_spec *spec, int width, int height)
     int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *window,
-                     int apply_orientation, const edct_output *out, edct_error *err)
+                     int apply_orientation, const edct_output *out, edct_workspace *workspace,
+                     edct_error *err)

@@ -32,6 +32,57 @@
 
 #define DC_ONLY_SLACK 1.25
 
+/* ---- scratch memory ------------------------------------------------------------ */
+
+#define WS_MAX_EXTRA 32
+
+/* A bump arena reused across calls: what did not fit this call is malloc'ed
+ * separately and the arena grows to the call's total for the next one, so a
+ * steady stream of images allocates (and page-faults) nothing. */
+struct edct_workspace {
+  unsigned char *base;
+  size_t cap, used, total;
+  void *extra[WS_MAX_EXTRA];
+  int nextra;
+};
+
+edct_workspace *edct_workspace_new(void) { return calloc(1, sizeof(edct_workspace)); }
+
+static void ws_end_call(edct_workspace *ws) {
+  for (int i = 0; i < ws->nextra; i++) free(ws->extra[i]);
+  ws->nextra = 0;
+  if (ws->total > ws->cap) {
+    free(ws->base);
+    ws->base = malloc(ws->total);
+    ws->cap = ws->base ? ws->total : 0;
+  }
+  ws->used = ws->total = 0;
+}
+
+void edct_workspace_free(edct_workspace *ws) {
+  if (ws == NULL) return;
+  ws_end_call(ws);
+  free(ws->base);
+  free(ws);
+}
+
+/* n zeroed bytes, 64-byte aligned; NULL when out of memory. */
+static void *ws_alloc(edct_workspace *ws, size_t n) {
+  n = (n + 63) & ~(size_t)63;
+  ws->total += n;
+  void *p;
+  if (ws->base != NULL && ws->cap - ws->used >= n) {
+    p = ws->base + ws->used;
+    ws->used += n;
+  } else {
+    if (ws->nextra == WS_MAX_EXTRA) return NULL;
+    p = malloc(n);
+    if (p == NULL) return NULL;
+    ws->extra[ws->nextra++] = p;
+  }
+  return memset(p, 0, n);
+}
+
 /* Per oriented axis of one component: how image units map to its samples. */
 typedef struct axis {
   int blocks;      /* oriented block count along this axis */
@@ -47,11 +98,12 @@ typedef struct plane {
   axis ax, ay;     /* oriented x and y */
   int stride;      /* reduced samples per row: (ax.end - ax.first) * k */
   float *img;      /* reduced image of the needed blocks, rows * stride */
-  float idct[64];  /* k x 8 row-major: reduced sample x from frequency u */
+  float idct_t[64]; /* 8 x 8, [u][x]: weight of frequency u in reduced sample x (x < k) */
 } plane;
 
 typedef struct prep {
   const edct_info *info;
+  edct_workspace *ws;
   int transpose, flip_h, flip_v;
   int ncomp;       /* components decoded and used (1 or 3) */
   plane pl[3];
@@ -162,15 +214,15 @@ static int setup_axis(axis *a, int blocks, int samples, double unit, int extent,
   return k > 8 ? 8 : k;
 }
 
-/* k x 8 matrix of the k-point IDCT of the k lowest of 8 frequencies:
- * m[x][u] = c(u)/2 cos((2x+1) u pi / 2k) for u < k, 0 beyond; k = 8 is the
- * JPEG IDCT and k = 1 the block mean. */
-static void reduced_idct_matrix(int k, float *m) {
-  for (int x = 0; x < k; x++)
-    for (int u = 0; u < 8; u++)
-      m[8 * x + u] = u >= k ? 0.0f
-                            : (float)((u == 0 ? M_SQRT1_2 : 1.0) / 2.0 *
-                                      cos((2 * x + 1) * u * M_PI / (2.0 * k)));
+/* The k-point IDCT of the k lowest of 8 frequencies, transposed:
+ * mt[u][x] = c(u)/2 cos((2x+1) u pi / 2k) for u, x < k (0 elsewhere); k = 8 is
+ * the JPEG IDCT and k = 1 the block mean. */
+static void reduced_idct_matrix(int k, float *mt) {
+  for (int u = 0; u < 8; u++)
+    for (int x = 0; x < 8; x++)
+      mt[8 * u + x] = u >= k || x >= k ? 0.0f
+                                       : (float)((u == 0 ? M_SQRT1_2 : 1.0) / 2.0 *
+                                                 cos((2 * x + 1) * u * M_PI / (2.0 * k)));
 }
 
 static int init_plane(prep *p, int ci, const edct_window *w, int out_w, int out_h) {
@@ -193,10 +245,10 @@ static int init_plane(prep *p, int ci, const edct_window *w, int out_w, int out_
                     w->height, out_h);
   }
   pl->k = kx > ky ? kx : ky;
-  reduced_idct_matrix(pl->k, pl->idct);
+  reduced_idct_matrix(pl->k, pl->idct_t);
   pl->stride = (pl->ax.end - pl->ax.first) * pl->k;
   size_t rows = (size_t)(pl->ay.end - pl->ay.first) * pl->k;
-  pl->img = calloc(rows * (size_t)pl->stride, sizeof(float));
+  pl->img = ws_alloc(p->ws, rows * (size_t)pl->stride * sizeof(float));
   return pl->img != NULL;
 }
 
@@ -218,21 +270,40 @@ static int reduce_block(void *ctx, int ci, int by, int bx, const int16_t *coef,
     return 0;
   }
   float f[64], tmp[64];
-  orient_block(p, coef, quant, f);
-  const float *m = pl->idct;
-  /* tmp[v][x] = sum_u f[v][u] m[x][u]; out[y][x] = sum_v m[y][v] tmp[v][x] */
-  for (int v = 0; v < k; v++)
-    for (int x = 0; x < k; x++) {
-      float s = 0.0f;
-      for (int u = 0; u < k; u++) s += f[8 * v + u] * m[8 * x + u];
-      tmp[8 * v + x] = s;
+  if (p->transpose || p->flip_h || p->flip_v) {
+    orient_block(p, coef, quant, f);
+  } else {
+    for (int v = 0; v < k; v++)
+      for (int u = 0; u < k; u++)
+        f[8 * v + u] = (float)((int32_t)coef[8 * v + u] * (int32_t)quant[8 * v + u]);
+  }
+  /* Separable k-point IDCT skipping zero coefficients (most AC terms), on
+   * 8-wide rows (mt is zero beyond k) so that compilers vectorize:
+   * tmp[v][x] = sum_u f[v][u] mt[u][x]; out[y][x] = sum_v mt[v][y] tmp[v][x]. */
+  const float *mt = pl->idct_t;
+  int live[8];
+  for (int v = 0; v < k; v++) {
+    float *row = tmp + 8 * v;
+    int any = 0;
+    for (int u = 0; u < k; u++) any |= f[8 * v + u] != 0.0f;
+    live[v] = any;
+    if (!any) continue;
+    for (int x = 0; x < 8; x++) row[x] = 0.0f;
+    for (int u = 0; u < k; u++) { /* branch-free: a row with one term has a few */
+      float c = f[8 * v + u];
+      for (int x = 0; x < 8; x++) row[x] += c * mt[8 * u + x];
     }
-  for (int y = 0; y < k; y++)
-    for (int x = 0; x < k; x++) {
-      float s = 0.0f;
-      for (int v = 0; v < k; v++) s += m[8 * y + v] * tmp[8 * v + x];
-      dst[(size_t)y * pl->stride + x] = s;
+  }
+  for (int y = 0; y < k; y++) {
+    float acc[8] = {0};
+    for (int v = 0; v < k; v++) {
+      if (!live[v]) continue;
+      float w = mt[8 * v + y];
+      for (int x = 0; x < 8; x++) acc[x] += w * tmp[8 * v + x];
     }
+    float *out = dst + (size_t)y * pl->stride;
+    for (int x = 0; x < k; x++) out[x] = acc[x];
+  }
   return 0;
 }
 
@@ -246,13 +317,8 @@ typedef struct taps {
   float *w;
 } taps;
 
-static void free_taps(taps *t) {
-  free(t->first);
-  free(t->n);
-  free(t->w);
-}
-
-static int make_taps(taps *t, const axis *a, int k, double w0, double wlen, int out, int mirror) {
+static int make_taps(edct_workspace *ws, taps *t, const axis *a, int k, double w0, double wlen,
+                     int out, int mirror) {
   double scale = k / 8.0 / a->unit;            /* reduced samples per image unit */
   double step = wlen * scale / out;            /* reduced samples per output pixel */
   double lo = a->valid_lo * k / 8.0, hi = (a->valid_lo + a->samples) * k / 8.0; /* data */
@@ -261,9 +327,9 @@ static int make_taps(taps *t, const axis *a, int k, double w0, double wlen, int 
   if (hi > alloc_hi) hi = alloc_hi;
   if (lo < origin) lo = origin;
   t->taps = (int)ceil(step) + 2;
-  t->first = malloc(sizeof(int) * out);
-  t->n = malloc(sizeof(int) * out);
-  t->w = calloc((size_t)out * t->taps, sizeof(float));
+  t->first = ws_alloc(ws, sizeof(int) * out);
+  t->n = ws_alloc(ws, sizeof(int) * out);
+  t->w = ws_alloc(ws, sizeof(float) * (size_t)out * t->taps);
   if (!t->first || !t->n || !t->w) return 0;
   int last = (int)ceil(hi) - 1, firstv = (int)floor(lo);
   for (int i = 0; i < out; i++) {
@@ -305,37 +371,47 @@ static int make_taps(taps *t, const axis *a, int k, double w0, double wlen, int 
   return 1;
 }
 
-/* out[oh][ow] = vertical(horizontal(img)); returns 0 on allocation failure. */
-static int resample(const plane *pl, const edct_window *w, int ow, int oh, float *out) {
+/* out[oh][ow] = horizontal(vertical(img)): the vertical pass runs first, over
+ * whole (vectorizable) rows, so the gathering horizontal pass sees only oh
+ * rows.  Returns 0 on allocation failure. */
+static int resample(edct_workspace *ws, const plane *pl, const edct_window *w, int ow, int oh,
+                    float *out) {
   taps tx = {0}, ty = {0};
-  int ok = make_taps(&tx, &pl->ax, pl->k, w->x, w->width, ow, w->hflip) &&
-           make_taps(&ty, &pl->ay, pl->k, w->y, w->height, oh, 0);
-  int rows = (pl->ay.end - pl->ay.first) * pl->k;
-  float *tmp = ok ? malloc(sizeof(float) * (size_t)rows * ow) : NULL;
+  int ok = make_taps(ws, &tx, &pl->ax, pl->k, w->x, w->width, ow, w->hflip) &&
+           make_taps(ws, &ty, &pl->ay, pl->k, w->y, w->height, oh, 0);
+  int c0 = 0, c1 = 0; /* columns the horizontal taps read */
+  if (ok) {
+    c0 = tx.first[0];
+    for (int i = 0; i < ow; i++) {
+      c0 = tx.first[i] < c0 ? tx.first[i] : c0;
+      c1 = tx.first[i] + tx.n[i] > c1 ? tx.first[i] + tx.n[i] : c1;
+    }
+  }
+  int cols = c1 - c0;
+  float *tmp = ok ? ws_alloc(ws, sizeof(float) * (size_t)oh * (cols > 0 ? cols : 1)) : NULL;
   if (tmp != NULL) {
-    for (int r = 0; r < rows; r++) {
-      const float *src = pl->img + (size_t)r * pl->stride;
-      for (int i = 0; i < ow; i++) {
-        const float *wt = tx.w + (size_t)i * tx.taps;
-        const float *s = src + tx.first[i];
-        float acc = 0.0f;
-        for (int j = 0; j < tx.n[i]; j++) acc += wt[j] * s[j];
-        tmp[(size_t)r * ow + i] = acc;
+    for (int y = 0; y < oh; y++) {
+      const float *wt = ty.w + (size_t)y * ty.taps;
+      float *row = tmp + (size_t)y * cols;
+      for (int i = 0; i < cols; i++) row[i] = 0.0f;
+      for (int j = 0; j < ty.n[y]; j++) {
+        const float *src = pl->img + (size_t)(ty.first[y] + j) * pl->stride + c0;
+        float wj = wt[j];
+        for (int i = 0; i < cols; i++) row[i] += wj * src[i];
       }
     }
     for (int y = 0; y < oh; y++) {
-      const float *wt = ty.w + (size_t)y * ty.taps;
+      const float *row = tmp + (size_t)y * cols - c0;
       float *dst = out + (size_t)y * ow;
-      for (int i = 0; i < ow; i++) dst[i] = 0.0f;
-      for (int j = 0; j < ty.n[y]; j++) {
-        const float *s = tmp + (size_t)(ty.first[y] + j) * ow;
-        for (int i = 0; i < ow; i++) dst[i] += wt[j] * s[i];
+      for (int i = 0; i < ow; i++) {
+        const float *wt = tx.w + (size_t)i * tx.taps;
+        const float *s = row + tx.first[i];
+        float acc = 0.0f;
+        for (int j = 0; j < tx.n[i]; j++) acc += wt[j] * s[j];
+        dst[i] = acc;
       }
     }
   }
-  free(tmp);
-  free_taps(&tx);
-  free_taps(&ty);
   return tmp != NULL;
 }
 
@@ -347,59 +423,71 @@ static void dct_matrix(float *d) { /* d[u][x] = c(u)/2 cos((2x+1) u pi / 16) */
       d[8 * u + x] = (float)((u == 0 ? M_SQRT1_2 : 1.0) / 2.0 * cos((2 * x + 1) * u * M_PI / 16.0));
 }
 
+/* Where one component's selected channels go: tensor t, block grid `width`
+ * wide, `depth` channels per position starting at channel ch0, each block
+ * written rep x rep times (merged layout's chroma). */
 typedef struct writer {
   const edct_output *out;
-  int t;           /* tensor index */
-  int width;       /* blocks per row of that tensor */
-  int depth;       /* channels per position */
-  int rep;         /* each block written rep x rep times (merged chroma) */
+  int t, width, depth, ch0, rep;
 } writer;
 
-static void put(const writer *wr, int by, int bx, int ch, float x) {
+static void write_block(const writer *wr, int by, int bx, const float *vals, int n) {
+  const edct_output *o = wr->out;
   for (int dy = 0; dy < wr->rep; dy++)
     for (int dx = 0; dx < wr->rep; dx++) {
-      size_t at = ((size_t)(by * wr->rep + dy) * wr->width + (bx * wr->rep + dx)) * wr->depth + ch;
-      if (wr->out->dtype == EDCT_INT8) {
-        float q = nearbyintf(x / wr->out->scale[wr->t]) + (float)wr->out->zero_point[wr->t];
-        ((int8_t *)wr->out->tensor[wr->t])[at] = (int8_t)(q < -128.f ? -128 : q > 127.f ? 127 : q);
+      size_t at = ((size_t)(by * wr->rep + dy) * wr->width + (size_t)(bx * wr->rep + dx)) *
+                      wr->depth + wr->ch0;
+      if (o->dtype == EDCT_INT8) {
+        int8_t *dst = (int8_t *)o->tensor[wr->t] + at;
+        float inv = 1.0f / o->scale[wr->t], zp = (float)o->zero_point[wr->t];
+        for (int i = 0; i < n; i++) {
+          float q = nearbyintf(vals[i] * inv) + zp;
+          dst[i] = (int8_t)(q < -128.f ? -128 : q > 127.f ? 127 : q);
+        }
       } else {
-        ((float *)wr->out->tensor[wr->t])[at] = x;
+        memcpy((float *)o->tensor[wr->t] + at, vals, sizeof(float) * (size_t)n);
       }
     }
 }
 
-/* Forward-DCTs pixels (gh*8 x gw*8, or NULL for zeros) and writes component
- * ci's selected channels starting at channel ch0. */
-static void emit(const edct_spec *s, int ci, const float *px, int gh, int gw, const writer *wr,
-                 int ch0) {
-  float d[64], blk[64], tmp[64], coef[64];
+/* Forward-DCTs pixels (gh*8 x gw*8; NULL means zeros) block by block and
+ * writes component ci's selected, normalized channels. */
+static void emit(const edct_spec *s, int ci, const float *px, int gh, int gw, const writer *wr) {
+  float d[64], dt[64], tmp[64], coef[64], vals[64];
   dct_matrix(d);
+  for (int u = 0; u < 8; u++)
+    for (int x = 0; x < 8; x++) dt[8 * x + u] = d[8 * u + x];
   int n = s->num_channels[ci];
+  memset(coef, 0, sizeof coef);
   for (int by = 0; by < gh; by++)
     for (int bx = 0; bx < gw; bx++) {
       if (px != NULL) {
-        for (int y = 0; y < 8; y++)
-          memcpy(blk + 8 * y, px + (size_t)(by * 8 + y) * gw * 8 + bx * 8, 8 * sizeof(float));
-        for (int v = 0; v < 8; v++) /* tmp = D blk */
+        const float *blk = px + (size_t)by * 8 * gw * 8 + (size_t)bx * 8;
+        size_t stride = (size_t)gw * 8;
+        /* tmp = D blk (rows: v), then coef = tmp D^T; 8-wide inner loops */
+        for (int v = 0; v < 8; v++) {
+          float *t = tmp + 8 * v;
+          for (int x = 0; x < 8; x++) t[x] = 0.0f;
+          for (int y = 0; y < 8; y++) {
+            float w = d[8 * v + y];
+            const float *r = blk + y * stride;
+            for (int x = 0; x < 8; x++) t[x] += w * r[x];
+          }
+        }
+        for (int v = 0; v < 8; v++) {
+          float *c = coef + 8 * v;
+          for (int u = 0; u < 8; u++) c[u] = 0.0f;
           for (int x = 0; x < 8; x++) {
-            float a = 0.0f;
-            for (int y = 0; y < 8; y++) a += d[8 * v + y] * blk[8 * y + x];
-            tmp[8 * v + x] = a;
+            float w = tmp[8 * v + x];
+            for (int u = 0; u < 8; u++) c[u] += w * dt[8 * x + u];
           }
-        for (int v = 0; v < 8; v++) /* coef = tmp D^T */
-          for (int u = 0; u < 8; u++) {
-            float a = 0.0f;
-            for (int x = 0; x < 8; x++) a += tmp[8 * v + x] * d[8 * u + x];
-            coef[8 * v + u] = a;
-          }
-      } else {
-        memset(coef, 0, sizeof coef);
+        }
       }
       for (int i = 0; i < n; i++) {
         float x = coef[s->channels[ci][i]];
-        if (s->normalize) x = (x - s->mean[ci][i]) / s->std[ci][i];
-        put(wr, by, bx, ch0 + i, x);
+        vals[i] = s->normalize ? (x - s->mean[ci][i]) / s->std[ci][i] : x;
       }
+      write_block(wr, by, bx, vals, n);
     }
 }
 
@@ -417,7 +505,8 @@ static void rgb_to_ycbcr(prep *p) {
 }
 
 int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *window,
-                 int apply_orientation, const edct_output *out, edct_error *err) {
+                 int apply_orientation, const edct_output *out, edct_workspace *workspace,
+                 edct_error *err) {
   edct__clear_error(err);
   if (dec == NULL || spec == NULL || out == NULL || out->tensor[0] == NULL ||
       (spec->layout == EDCT_LAYOUT_SPLIT && out->tensor[1] == NULL))
@@ -462,6 +551,8 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
 
   int gw = spec->grid_w, gh = spec->grid_h;
   float *pixels = NULL;
+  edct_workspace own = {0};
+  p.ws = workspace != NULL ? workspace : &own;
   status = EDCT_ERR_NOMEM;
   for (int ci = 0; ci < p.ncomp; ci++) {
     int ow = ci == 0 ? gw * 8 : gw * 4, oh = ci == 0 ? gh * 8 : gh * 4;
@@ -472,12 +563,11 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
     for (int ci = 1; ci < 3; ci++) k = p.pl[ci].k > k ? p.pl[ci].k : k;
     for (int ci = 0; ci < 3; ci++) {
       if (p.pl[ci].k == k) continue;
-      free(p.pl[ci].img);
       p.pl[ci].k = k;
-      reduced_idct_matrix(k, p.pl[ci].idct);
+      reduced_idct_matrix(k, p.pl[ci].idct_t);
       p.pl[ci].stride = (p.pl[ci].ax.end - p.pl[ci].ax.first) * k;
-      p.pl[ci].img = calloc((size_t)(p.pl[ci].ay.end - p.pl[ci].ay.first) * k * p.pl[ci].stride,
-                            sizeof(float));
+      p.pl[ci].img = ws_alloc(p.ws, sizeof(float) * (size_t)(p.pl[ci].ay.end - p.pl[ci].ay.first) *
+                                        k * p.pl[ci].stride);
       if (p.pl[ci].img == NULL) goto done;
     }
   }
@@ -489,27 +579,28 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
   if (rgb) rgb_to_ycbcr(&p);
 
   status = EDCT_ERR_NOMEM;
-  pixels = malloc(sizeof(float) * (size_t)gw * 8 * gh * 8);
+  pixels = ws_alloc(p.ws, sizeof(float) * (size_t)gw * 8 * gh * 8);
   if (pixels == NULL) goto done;
   int ny = spec->num_channels[0], ncb = spec->num_channels[1], ncr = spec->num_channels[2];
   int merged = spec->layout == EDCT_LAYOUT_MERGED;
-  writer wy = {out, 0, gw, merged ? ny + ncb + ncr : ny, 1};
-  writer wc = merged ? (writer){out, 0, gw, ny + ncb + ncr, 2} : (writer){out, 1, gw / 2, ncb + ncr, 1};
+  writer writers[3] = {
+      {out, 0, gw, merged ? ny + ncb + ncr : ny, 0, 1},
+      merged ? (writer){out, 0, gw, ny + ncb + ncr, ny, 2} : (writer){out, 1, gw / 2, ncb + ncr, 0, 1},
+      merged ? (writer){out, 0, gw, ny + ncb + ncr, ny + ncb, 2}
+             : (writer){out, 1, gw / 2, ncb + ncr, ncb, 1},
+  };
   for (int ci = 0; ci < 3; ci++) {
     int ow = ci == 0 ? gw * 8 : gw * 4, oh = ci == 0 ? gh * 8 : gh * 4;
     int has = ci < p.ncomp;
-    if (has && !resample(&p.pl[ci], &w, ow, oh, pixels)) goto done;
-    if (ci == 0)
-      emit(spec, 0, pixels, gh, gw, &wy, 0);
-    else
-      emit(spec, ci, has ? pixels : NULL, gh / 2, gw / 2, &wc,
-           (merged ? ny : 0) + (ci == 2 ? ncb : 0));
+    if (has && !resample(p.ws, &p.pl[ci], &w, ow, oh, pixels)) goto done;
+    emit(spec, ci, has ? pixels : NULL, ci == 0 ? gh : gh / 2, ci == 0 ? gw : gw / 2,
+         &writers[ci]);
   }
   status = EDCT_OK;
 done:
   if (status == EDCT_ERR_NOMEM && err != NULL && err->status == 0)
     edct__fail(err, EDCT_ERR_NOMEM, "out of memory");
-  free(pixels);
-  for (int ci = 0; ci < 3; ci++) free(p.pl[ci].img);
+  ws_end_call(p.ws);
+  if (p.ws == &own) free(own.base);
   return status;
 }

@@ -6,6 +6,7 @@ Android bridge, so every client gets bit-identical tensors.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Mapping
 
@@ -15,6 +16,8 @@ from edge_dct import _jpeg
 from edge_dct.jpeg import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, Source, load_source, read_header
 from edge_dct.errors import EdgeDctWarning
 from edge_dct.spec import InputSpec
+
+_local = threading.local()
 
 Window = tuple[float, float, float, float]
 """(x, y, width, height) in EXIF-oriented pixel coordinates."""
@@ -92,10 +95,18 @@ def prepare(
     num_warnings, first = _jpeg.prepare(
         data, name, spec, [tensors[n] for n in names], int8, scales, zps,
         None if window is None else tuple(float(v) for v in window), hflip, orientation,
-        strict, max_pixels, max_scans)
+        strict, max_pixels, max_scans, _workspace())
     if num_warnings:
         warnings.warn(f"{name}: {first}", EdgeDctWarning, stacklevel=2)
     return tensors
+
+
+def _workspace() -> _jpeg.Workspace:
+    """This thread's scratch memory for the C core (reused, so nothing is allocated per image)."""
+    ws = getattr(_local, "workspace", None)
+    if ws is None:
+        ws = _local.workspace = _jpeg.Workspace()
+    return ws
 
 
 def eval_window(spec: InputSpec, width: int, height: int) -> Window:

@@ -20,29 +20,14 @@ import edge_dct
 from edge_dct.prepare import eval_window, prepare
 from edge_dct.spec import InputSpec, dct_spec
 from tests import oracle
+from tests.jpeg_reference import idct_plane as blocks_to_pixels
+from tests.jpeg_reference import psnr
 from tests.conftest import clothing_photos, synthetic_image
 from tests.test_header import exif_app1, with_segment
 
 cv2 = pytest.importorskip("cv2")
 
 SPEC = dct_spec((28, 28), "split", "all64")
-
-_C = np.array([[(np.sqrt(0.5) if u == 0 else 1.0) / 2 * np.cos((2 * x + 1) * u * np.pi / 16)
-                for x in range(8)] for u in range(8)])  # D[u][x]
-
-
-def blocks_to_pixels(coef: np.ndarray) -> np.ndarray:
-    """(H, W, 64) natural-order coefficients -> (8H, 8W) level-shifted samples."""
-    h, w = coef.shape[:2]
-    b = coef.reshape(h, w, 8, 8).astype(np.float64)
-    px = np.einsum("vy,hwvu,ux->hwyx", _C, b, _C)
-    return px.transpose(0, 2, 1, 3).reshape(8 * h, 8 * w)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
 
 def reference_ycbcr(data: bytes, spec: InputSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixel-domain reference: Y (8H, 8W), Cb and Cr (4H, 4W), level-shifted float."""
