@@ -338,7 +338,11 @@ static void consume_block(j_decompress_ptr cinfo, jpeg_component_info *comp, JCO
   int bx = (int)(col >> shift);
   if (row < 0 || by >= (int)comp->height_in_blocks || bx >= (int)comp->width_in_blocks)
     return; /* never happens with libjpeg's row geometry; ignore if it did */
-  if (d->consumer->block(d->consumer->ctx, ci, by, bx, coef, comp->quant_table->quantval))
+  /* A component no scan has reached yet (truncated multi-scan file) has no
+   * latched table; its coefficients are all zero, and so is its table. */
+  static const uint16_t no_table[64];
+  const uint16_t *quant = comp->quant_table ? comp->quant_table->quantval : no_table;
+  if (d->consumer->block(d->consumer->ctx, ci, by, bx, coef, quant))
     fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
 }
 

@@ -211,3 +211,18 @@ def test_t83_odd_sampling_four_components() -> None:
     assert info.num_components == 4 and info.subsampling == "other"
     assert info.restart_interval > 0
     assert len(set(info.sampling)) > 2
+
+
+def test_component_without_any_scan() -> None:
+    """A non-interleaved file cut before its second scan: later components have no data
+    (and no latched quantization table) -- zeros, not a crash (found by the fuzzer)."""
+    data = (CORPUS / "conformance/t83/p2/C2.JPG").read_bytes()
+    first_sos = data.index(b"\xff\xda")
+    cut = data[:data.index(b"\xff\xda", first_sos + 2)]
+    with pytest.raises(InvalidJpegError):
+        edge_dct.read_dct(cut)
+    with pytest.warns(EdgeDctWarning):
+        img = edge_dct.read_dct(cut, strict=False)
+    assert img.planes[0].any()
+    assert not any(p.any() for p in img.planes[1:])
+    assert not img.quant_tables[1:].any()
