@@ -46,7 +46,7 @@ def extensions():
     ext = Extension(
         "edge_dct._jpeg",
         sources=["cython_ext/_jpeg.pyx", "cython_ext/edct_decode.c", "cython_ext/edct_exif.c",
-                 "cython_ext/edct_prepare.c"],
+                 "cython_ext/edct_prepare.c", "cython_ext/edct_bundle.c"],
         include_dirs=["cython_ext"],
         libraries=["m"],
         extra_compile_args=compile_args,

@@ -227,3 +227,20 @@ def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint
         return err.num_warnings, warning
     finally:
         edct.edct_close(dec)
+
+
+def find_metadata(const uint8_t[::1] model not None, str model_name, str name):
+    """Locates the metadata buffer `name` inside a .tflite flatbuffer.
+
+    Returns:
+        ((offset, length), 0, None) when found, else (None, status, reason); the caller
+        turns status and reason into its own model error.
+    """
+    cdef edct.edct_error err
+    cdef size_t offset = 0, length = 0
+    cdef const uint8_t *ptr = &model[0] if model.shape[0] else NULL
+    cdef bytes key = name.encode()
+    status = edct.edct_find_metadata(ptr, model.shape[0], key, &offset, &length, &err)
+    if status != edct.EDCT_OK:
+        return None, status, err.message.decode("utf-8", "replace")
+    return (offset, length), 0, None

@@ -229,6 +229,18 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
                  int apply_orientation, const edct_output *out, edct_workspace *workspace,
                  edct_error *err);
 
+/* ---- model bundles -------------------------------------------------------- */
+
+/*
+ * Locates the metadata buffer `name` (e.g. "edge_dct": InputSpec + labels as
+ * JSON) in a .tflite flatbuffer: its bytes are model[*offset, *offset +
+ * *length).  Every offset is checked against size.  Returns EDCT_OK,
+ * EDCT_ERR_INVALID for a corrupt or non-TFLite file, EDCT_ERR_UNSUPPORTED
+ * when the model has no such entry.
+ */
+int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size_t *offset,
+                       size_t *length, edct_error *err);
+
 /* Frees everything the decoder owns.  NULL is allowed. */
 void edct_close(edct_decoder *dec);
 

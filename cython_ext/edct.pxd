@@ -111,3 +111,6 @@ cdef extern from "edct.h" nogil:
     int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *window,
                      int apply_orientation, const edct_output *out, edct_workspace *workspace,
                      edct_error *err)
+
+    int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size_t *offset,
+                           size_t *length, edct_error *err)

@@ -1,0 +1,105 @@
+"""Model bundles: one .tflite file carrying its InputSpec and labels.
+
+The converter (``converters/``) writes InputSpec v1 + ``labels`` as JSON into a TFLite
+metadata buffer named ``edge_dct``; the C core locates it (``edct_find_metadata``, shared
+with the Android bridge) and this module validates it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from edge_dct import _jpeg
+from edge_dct.errors import EdgeDctError
+from edge_dct.spec import InputSpec, InvalidSpecError
+
+METADATA_NAME = "edge_dct"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "default.tflite"
+_SPEC_FIELDS = ("version", "grid", "resize", "chroma", "layout", "channels", "normalize", "labels")
+
+ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
+
+
+class ModelError(EdgeDctError, ValueError):
+    """A model file is missing, corrupt, not an edge_dct bundle, or disagrees with its spec."""
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A loaded bundle.
+
+    Attributes:
+        name: The file path, or ``<bytes>``.
+        content: The .tflite bytes.
+        spec: The InputSpec (labels included).
+        metadata: The whole JSON object (spec fields plus any extra keys).
+    """
+
+    name: str
+    content: bytes = field(repr=False)
+    spec: InputSpec
+    metadata: dict[str, Any] = field(repr=False)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.spec.labels or ()
+
+    @classmethod
+    def load(cls, model: ModelSource | None = None) -> "ModelBundle":
+        """Reads a bundle from a path or bytes; None means the embedded default model.
+
+        Raises:
+            ModelError: Missing or unreadable file, not a TFLite model, no ``edge_dct``
+                metadata, or metadata that is not a valid InputSpec with labels.
+        """
+        content, name = _read(model)
+        found, status, reason = _jpeg.find_metadata(content, name, METADATA_NAME)
+        if found is None:
+            if status == 2:
+                raise ModelError(f"no '{METADATA_NAME}' metadata (InputSpec + labels): not an "
+                                 "edge_dct bundle; export it with `python -m converters export`",
+                                 name)
+            raise ModelError(reason, name)
+        offset, length = found
+        try:
+            meta = json.loads(bytes(content[offset:offset + length]).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelError(f"'{METADATA_NAME}' metadata is not JSON: {e}", name) from e
+        if not isinstance(meta, dict):
+            raise ModelError(f"'{METADATA_NAME}' metadata must be a JSON object", name)
+        if meta.get("layout") in ("rgb", "ycbcr"):
+            raise ModelError(f"a pixel-input bundle (layout {meta['layout']!r}); edge_dct runs "
+                             "DCT-input models (layout 'split' or 'merged')", name)
+        try:
+            spec = InputSpec.from_dict({k: meta[k] for k in _SPEC_FIELDS if k in meta})
+        except InvalidSpecError as e:
+            raise ModelError(f"bad InputSpec in metadata: {e.reason}", name) from e
+        if not spec.labels:
+            raise ModelError("metadata has no labels", name)
+        return cls(name, bytes(content), spec, meta)
+
+
+def _read(model: ModelSource | None) -> tuple[bytes, str]:
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise ModelError("the embedded default model is not installed "
+                             f"(expected {DEFAULT_MODEL}); pass model=PATH", "default model")
+        model = DEFAULT_MODEL
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model), "<bytes>"
+    path = os.fspath(model)
+    try:
+        with open(path, "rb") as f:
+            return f.read(), str(path)
+    except OSError as e:
+        raise ModelError(f"cannot read model: {e.strerror or e}", str(path)) from e
+
+
+def available_models() -> list[Path]:
+    """The bundles shipped inside the package (``edge_dct/models/*.tflite``)."""
+    return sorted(MODELS_DIR.glob("*.tflite"))

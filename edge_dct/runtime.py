@@ -1,0 +1,296 @@
+"""LiteRT backends and accelerators: runs a bundle's .tflite with named inputs.
+
+Backend order: ``ai_edge_litert`` (maintained LiteRT) -> ``tflite_runtime`` -> ``tensorflow.lite``.
+TensorFlow is only imported when nothing else is installed.
+
+Accelerators:
+
+* ``"cpu"``: the interpreter with XNNPACK and ``num_threads``;
+* ``"gpu"``: LiteRT's GPU accelerator (CompiledModel API), or a GPU delegate library when
+  ``delegate_path`` is given; use the fp16 bundle;
+* ``"edgetpu"``: the ``libedgetpu.so.1`` delegate (or ``delegate_path``);
+* ``"auto"``: Edge TPU for Edge-TPU-compiled models, else GPU when one answers, else CPU;
+  the choice is reported (``Runner.accelerator``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from edge_dct.bundle import ModelBundle, ModelError
+from edge_dct.errors import EdgeDctError
+
+ACCELERATORS = ("cpu", "gpu", "edgetpu", "auto")
+EDGETPU_LIBRARY = "libedgetpu.so.1"
+
+
+class AcceleratorUnavailableError(EdgeDctError, RuntimeError):
+    """The requested accelerator (or its delegate library) is not available here."""
+
+
+class RuntimeUnavailableError(EdgeDctError, ImportError):
+    """No LiteRT backend could be imported."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An importable interpreter implementation."""
+
+    name: str
+    version: str
+    interpreter: Callable[..., Any]
+    load_delegate: Callable[..., Any]
+    compiled_model: Any  # ai_edge_litert.compiled_model module, or None
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What ``runtime_info()`` reports.
+
+    Attributes:
+        backend: ``"ai_edge_litert"``, ``"tflite_runtime"`` or ``"tensorflow.lite"``.
+        version: The backend package's version.
+        notes: Why earlier backends in the order were skipped, if they were.
+    """
+
+    backend: str
+    version: str
+    notes: tuple[str, ...]
+
+
+def _version(module_name: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module_name.replace("_", "-").split(".")[0])
+    except Exception:  # noqa: BLE001 - a version string is informational
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def _backend() -> tuple[Backend, tuple[str, ...]]:
+    notes: list[str] = []
+    try:
+        from ai_edge_litert import interpreter as lite
+        try:
+            from ai_edge_litert import compiled_model
+        except ImportError:
+            compiled_model = None
+        return Backend("ai_edge_litert", _version("ai-edge-litert"), lite.Interpreter,
+                       lite.load_delegate, compiled_model), tuple(notes)
+    except ImportError as e:
+        notes.append(f"ai_edge_litert: {e}")
+    try:
+        from tflite_runtime import interpreter as lite  # type: ignore[import-not-found]
+
+        return Backend("tflite_runtime", _version("tflite-runtime"), lite.Interpreter,
+                       lite.load_delegate, None), tuple(notes)
+    except ModuleNotFoundError as e:
+        notes.append(f"tflite_runtime: not installed ({e.name})")
+    except (ImportError, AttributeError) as e:  # installed but broken
+        why = f"built against numpy 1.x, cannot run under numpy {np.__version__}" \
+            if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else "import failed"
+        notes.append(f"tflite_runtime: {why} ({type(e).__name__}: {e})")
+    try:
+        tf = importlib.import_module("tensorflow")
+        return Backend("tensorflow.lite", tf.__version__, tf.lite.Interpreter,
+                       tf.lite.experimental.load_delegate, None), tuple(notes)
+    except ImportError as e:
+        notes.append(f"tensorflow: {e}")
+    raise RuntimeUnavailableError("no LiteRT backend: pip install ai-edge-litert (" +
+                                  "; ".join(notes) + ")")
+
+
+def runtime_info() -> RuntimeInfo:
+    """Which LiteRT backend edge_dct uses, and why others were skipped."""
+    backend, notes = _backend()
+    return RuntimeInfo(backend.name, backend.version, notes)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silences native log spam (accelerator probing) on file descriptor 2."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    saved = os.dup(fd)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One model input or output: shape, dtype and quantization (scale 0 = float)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+
+class Runner:
+    """One bundle in one LiteRT interpreter (not thread-safe; Classifier serializes calls).
+
+    Attributes:
+        accelerator: The accelerator actually used (``"cpu"``, ``"gpu"``, ``"edgetpu"``).
+        inputs: name -> TensorInfo of the signature's inputs.
+        output: TensorInfo of the logits output.
+    """
+
+    def __init__(self, bundle: ModelBundle, *, num_threads: int | None = None,
+                 accelerator: str = "cpu", delegate_path: str | None = None):
+        if accelerator not in ACCELERATORS:
+            raise ValueError(f"accelerator must be one of {ACCELERATORS}, not {accelerator!r}")
+        self.bundle = bundle
+        self.backend, _ = _backend()
+        self._compiled = None
+        self._runner = None
+        if accelerator == "auto":
+            accelerator = self._auto(num_threads, delegate_path)
+        else:
+            self._open(accelerator, num_threads, delegate_path)
+        self.accelerator = accelerator
+        self._check_against_spec()
+
+    # -- opening ------------------------------------------------------------------------
+    def _auto(self, num_threads: int | None, delegate_path: str | None) -> str:
+        order = ["gpu", "cpu"]
+        if b"edgetpu-custom-op" in self.bundle.content:
+            order.insert(0, "edgetpu")
+        for choice in order:
+            try:
+                self._open(choice, num_threads, delegate_path if choice != "cpu" else None)
+                return choice
+            except AcceleratorUnavailableError:
+                continue
+        raise AssertionError("unreachable: the CPU always opens")
+
+    def _open(self, accelerator: str, num_threads: int | None, delegate_path: str | None) -> None:
+        b = self.backend
+        delegates = None
+        if accelerator == "edgetpu" or (accelerator == "gpu" and delegate_path):
+            library = delegate_path or EDGETPU_LIBRARY
+            try:
+                with _quiet_stderr():
+                    delegates = [b.load_delegate(library)]
+            except (ValueError, OSError, RuntimeError) as e:
+                raise AcceleratorUnavailableError(
+                    f"{accelerator}: cannot load delegate {library!r} ({e})"
+                    + ("; install the Edge TPU runtime (libedgetpu1-std)"
+                       if accelerator == "edgetpu" else ""), self.bundle.name) from e
+        elif accelerator == "gpu":
+            self._open_gpu()
+            return
+        try:
+            interp = b.interpreter(model_content=self.bundle.content, num_threads=num_threads,
+                                   experimental_delegates=delegates)
+            self._runner = interp.get_signature_runner()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"LiteRT cannot load the model: {e}", self.bundle.name) from e
+        self._interp = interp
+
+    def _open_gpu(self) -> None:
+        cm = self.backend.compiled_model
+        if cm is None:
+            raise AcceleratorUnavailableError(
+                f"gpu: the {self.backend.name} backend has no GPU accelerator; pass "
+                "delegate_path=libtensorflowlite_gpu_delegate.so", self.bundle.name)
+        try:
+            with _quiet_stderr():
+                model = cm.CompiledModel.from_buffer(self.bundle.content,
+                                                     hardware_accel=cm.HardwareAccelerator.GPU)
+        except RuntimeError as e:
+            raise AcceleratorUnavailableError(
+                "gpu: LiteRT found no usable GPU (WebGPU/OpenCL adapter)", self.bundle.name) from e
+        self._compiled = model
+        sig = model.get_signature_list()
+        self._sig_key = next(iter(sig))
+
+    # -- metadata of tensors -------------------------------------------------------------
+    def _details(self) -> tuple[dict[str, dict], dict[str, dict]]:
+        if self._runner is not None:
+            return self._runner.get_input_details(), self._runner.get_output_details()
+        c = self._compiled
+        return (c.get_input_tensor_details(self._sig_key),
+                c.get_output_tensor_details(self._sig_key))
+
+    @staticmethod
+    def _info(name: str, d: Mapping[str, Any]) -> TensorInfo:
+        q = d.get("quantization", (0.0, 0)) or (0.0, 0)
+        return TensorInfo(name, tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"]),
+                          float(q[0]), int(q[1]))
+
+    def _check_against_spec(self) -> None:
+        ins, outs = self._details()
+        self.inputs = {n: self._info(n, d) for n, d in ins.items()}
+        if len(outs) != 1:
+            raise ModelError(f"expected one output (logits), found {sorted(outs)}", self.bundle.name)
+        (out_name, out_d), = outs.items()
+        self.output = self._info(out_name, out_d)
+        spec = self.bundle.spec
+        want = {t.name: t.shape for t in spec.tensors}
+        have = {n: t.shape for n, t in self.inputs.items()}
+        if want != have:
+            raise ModelError(f"inputs {have} disagree with the InputSpec's {want}", self.bundle.name)
+        if self.output.shape[-1] != len(spec.labels or ()):
+            raise ModelError(f"{self.output.shape[-1]} outputs but {len(spec.labels or ())} labels",
+                             self.bundle.name)
+        for t in self.inputs.values():
+            if t.dtype not in (np.float32, np.int8) or (t.dtype == np.int8 and t.scale <= 0):
+                raise ModelError(f"input {t.name!r}: unsupported type {t.dtype}", self.bundle.name)
+
+    # -- running -------------------------------------------------------------------------
+    @property
+    def input_dtype(self) -> np.dtype:
+        return next(iter(self.inputs.values())).dtype
+
+    @property
+    def quantization(self) -> dict[str, tuple[float, int]] | None:
+        """name -> (scale, zero_point) for int8 inputs, else None."""
+        if self.input_dtype != np.int8:
+            return None
+        return {n: (t.scale, t.zero_point) for n, t in self.inputs.items()}
+
+    def run(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Runs the model; returns float32 logits, shape (num_classes,)."""
+        if self._runner is not None:
+            raw = next(iter(self._runner(**tensors).values()))
+        else:
+            raw = self._run_compiled(tensors)
+        out = np.asarray(raw).reshape(-1)
+        if self.output.dtype != np.float32:
+            return (out.astype(np.float32) - self.output.zero_point) * self.output.scale
+        return out.astype(np.float32, copy=False)
+
+    def _run_compiled(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
+        c, key = self._compiled, self._sig_key
+        ins = {n: c.create_input_buffer_by_name(key, n) for n in tensors}
+        for n, buf in ins.items():
+            buf.write(np.ascontiguousarray(tensors[n]))
+        outs = {self.output.name: c.create_output_buffer_by_name(key, self.output.name)}
+        c.run_by_name(key, ins, outs)
+        n = int(np.prod(self.output.shape))
+        return outs[self.output.name].read(n, self.output.dtype)
+
+    def close(self) -> None:
+        self._runner = None
+        self._interp = None
+        if self._compiled is not None:
+            self._compiled.close()
+            self._compiled = None
