@@ -149,7 +149,7 @@ class Classifier:
             out = self._local.out = allocate(self.spec, runner.input_dtype)
         start = time.perf_counter()
         prepare(data, self.spec, out=out, dtype=runner.input_dtype,
-                quantization=runner.quantization)
+                quantization=runner.quantization, name=name)
         return out, (time.perf_counter() - start) * 1e3
 
     def _infer(self, tensors: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -84,6 +87,123 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+def expand_paths(paths: Sequence[str]) -> Iterator[str]:
+    """Files as given, directories recursively (JPEG suffixes, sorted), ``-`` for stdin."""
+    for p in paths:
+        if p != "-" and os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    if f.lower().endswith(JPEG_SUFFIXES):
+                        yield os.path.join(root, f)
+        else:
+            yield p
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Classifies JPEG files/directories/stdin; per-file errors do not stop the batch."""
+    from edge_dct.bundle import ModelError
+    from edge_dct.classifier import Classifier, ClassifierOptions
+    from edge_dct.runtime import AcceleratorUnavailableError
+
+    try:
+        clf = Classifier(ClassifierOptions(
+            model=args.model, max_results=args.top_k, score_threshold=args.threshold,
+            num_threads=args.threads, accelerator=args.accelerator, delegate_path=args.delegate))
+    except (ModelError, AcceleratorUnavailableError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    files = list(expand_paths(args.paths))
+    if not files:
+        print("error: no JPEG files found", file=sys.stderr)
+        return 2
+    writer = csv.writer(sys.stdout) if args.csv else None
+    if writer:
+        writer.writerow(["file", "rank", "index", "label", "score", "prepare_ms", "inference_ms"])
+    bar = _progress(len(files), len(files) > 1 and not args.no_progress and sys.stderr.isatty())
+    failures: list[tuple[str, str]] = []
+    srcs = [sys.stdin.buffer.read() if f == "-" else f for f in files]
+    names = ["<stdin>" if f == "-" else f for f in files]
+    chunk = max(1, args.workers * 4)
+    with clf:
+        for start in range(0, len(srcs), chunk):
+            batch = clf.classify_batch(srcs[start:start + chunk], workers=args.workers,
+                                       return_exceptions=True)
+            for name, res in zip(names[start:start + chunk], batch):
+                if isinstance(res, Exception):
+                    failures.append((name, str(res)))
+                    (bar.write if bar else lambda m: print(m, file=sys.stderr))(f"error: {res}")
+                else:
+                    _print_result(name, res, args, writer)
+                if bar:
+                    bar.update(1)
+    if bar:
+        bar.close()
+    if failures or len(files) > 1:
+        print(f"{len(files) - len(failures)} classified, {len(failures)} failed"
+              f" (accelerator: {clf.accelerator})", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _print_result(name: str, res, args: argparse.Namespace, writer) -> None:
+    cats = res.categories
+    if args.json:
+        print(json.dumps({"file": name, "categories": [
+            {"index": c.index, "label": c.label, "score": round(c.score, 6)} for c in cats],
+            "prepare_ms": round(res.timing.prepare_ms, 3),
+            "inference_ms": round(res.timing.inference_ms, 3)}))
+    elif writer is not None:
+        for rank, c in enumerate(cats, 1):
+            writer.writerow([name, rank, c.index, c.label, f"{c.score:.6f}",
+                             f"{res.timing.prepare_ms:.3f}", f"{res.timing.inference_ms:.3f}"])
+    else:
+        top = ", ".join(f"{c.label} ({c.score:.3f})" for c in cats) or "(nothing above threshold)"
+        print(f"{name}: {top}  [{res.timing.prepare_ms:.1f} + {res.timing.inference_ms:.1f} ms]")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Lists the embedded bundles and the LiteRT backend in use."""
+    from edge_dct.bundle import DEFAULT_MODEL, ModelBundle, ModelError, available_models
+    from edge_dct.runtime import RuntimeUnavailableError, runtime_info
+
+    try:
+        rt = runtime_info()
+        print(f"runtime: {rt.backend} {rt.version}")
+        for note in rt.notes:
+            print(f"  note: {note}")
+    except RuntimeUnavailableError as e:
+        print(f"runtime: none ({e})")
+    paths = [Path(p) for p in args.paths] or available_models()
+    if not paths:
+        print(f"no embedded models (expected {DEFAULT_MODEL})")
+    for path in paths:
+        try:
+            b = ModelBundle.load(path)
+        except ModelError as e:
+            print(f"{path}: error: {e.reason}")
+            continue
+        s = b.spec
+        chans = "/".join(str(len(s.channels[c])) for c in ("y", "cb", "cr"))
+        tag = " (default)" if path.resolve() == DEFAULT_MODEL.resolve() else ""
+        print(f"{path}{tag}: {len(b.content) / 1e6:.1f} MB, grid {s.grid[0]}x{s.grid[1]}, "
+              f"layout {s.layout}, channels y/cb/cr {chans}, resize {s.resize}, "
+              f"{len(b.labels)} labels")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-dct", description="Classify JPEG photos straight from their DCT coefficients."
@@ -95,6 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--lenient", action="store_true",
                       help="decode corrupt/truncated files as far as possible (strict=False)")
     info.set_defaults(func=cmd_info)
+
+    cl = sub.add_parser("classify", help="classify JPEG files, directories or stdin ('-')")
+    cl.add_argument("paths", nargs="+", help="JPEG files, directories (recursive) or - for stdin")
+    cl.add_argument("--model", help="edge_dct .tflite bundle (default: the embedded model)")
+    cl.add_argument("--top-k", type=int, default=5, help="categories per image (default 5)")
+    cl.add_argument("--threshold", type=float, default=0.0, help="minimum score (default 0)")
+    cl.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads")
+    cl.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu", "edgetpu", "auto"])
+    cl.add_argument("--delegate", help="delegate library (GPU delegate .so, libedgetpu.so.1)")
+    cl.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="decoding threads (default: CPU count)")
+    out = cl.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per image")
+    out.add_argument("--csv", action="store_true", help="CSV rows: file, rank, index, label, score")
+    cl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cl.set_defaults(func=cmd_classify)
+
+    models = sub.add_parser("models", help="embedded models and the LiteRT backend in use")
+    models.add_argument("paths", nargs="*", help="bundles to describe (default: embedded ones)")
+    models.set_defaults(func=cmd_models)
     return parser
 
 

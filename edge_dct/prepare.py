@@ -41,6 +41,7 @@ def prepare(
     strict: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_scans: int = DEFAULT_MAX_SCANS,
+    name: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Decodes a JPEG straight into a model's input tensors.
 
@@ -64,6 +65,7 @@ def prepare(
         strict: Raise on corrupt data (see read_dct).
         max_pixels: Refuse larger images before allocating.
         max_scans: Refuse progressive files with more scans.
+        name: How errors refer to the source (default: its path, or ``<bytes>``).
 
     Returns:
         name -> array, shapes from ``spec.tensors``: split layout ``y`` [1, H, W, Cy] and
@@ -89,7 +91,8 @@ def prepare(
                              f"{t.shape}")
     if hflip and window is None:
         raise ValueError("hflip needs an explicit window")
-    data, name = load_source(src)
+    data, src_name = load_source(src)
+    name = name or src_name
     scales = tuple(float(quantization[n][0]) for n in names) if int8 else ()
     zps = tuple(int(quantization[n][1]) for n in names) if int8 else ()
     num_warnings, first = _jpeg.prepare(
