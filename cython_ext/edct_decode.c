@@ -60,6 +60,7 @@ struct edct_decoder {
   edct_info info;
   edct_error *err;        /* report target of the call in progress */
   int exif_orientation;   /* 0 until an APP1 with a valid orientation */
+  int hit_eof;            /* libjpeg ran past the end of the data */
   int decoded;
   const edct_consumer *consumer;
   int imcu_row;           /* iMCU row being delivered */
@@ -152,6 +153,7 @@ static void on_message(j_common_ptr cinfo, int level) {
   if (level >= 0) return; /* trace messages */
   edct_decoder *d = (edct_decoder *)cinfo;
   int code = cinfo->err->msg_code;
+  if (code == JWRN_JPEG_EOF) d->hit_eof = 1;
   if (d->opts.strict && is_corruption(code)) on_error(cinfo);
   cinfo->err->num_warnings++;
   if (d->err != NULL && d->err->num_warnings++ == 0) {
@@ -294,7 +296,8 @@ edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *op
   /* A tables-only (abbreviated) datastream may precede the image. */
   while (jpeg_read_header(&d->cinfo, FALSE) == JPEG_HEADER_TABLES_ONLY) {
     if (d->cinfo.src->bytes_in_buffer == 0 || input_offset(d) >= (long)size)
-      fail(d, EDCT_ERR_INVALID, "datastream holds only tables (abbreviated), no image");
+      fail(d, EDCT_ERR_INVALID, d->hit_eof ? "file ends before its first scan (truncated)"
+                                           : "datastream holds only tables (abbreviated), no image");
   }
   if (d->cinfo.num_components > EDCT_MAX_COMPONENTS) {
     char msg[EDCT_MESSAGE_LEN];

@@ -1,0 +1,184 @@
+/*
+ * fuzz_decode.c - libFuzzer harness over the edct C core (cython_ext/).
+ *
+ * Every input is treated as a JPEG and decoded twice:
+ *   1. strict, through edct_decode_planes, dequantized or not;
+ *   2. lenient (strict = 0), with the other dequantize mode, either through
+ *      edct_decode_planes or through edct_decode with a consumer that checks
+ *      the streaming contract of edct.h (blocks in range, in iMCU-row order,
+ *      each delivered exactly once, all of them on success).
+ * The byte in the middle of the input picks the modes, so mutations explore
+ * all combinations while valid seeds stay valid.  edct_exif_orientation also
+ * runs on the raw input.  Contract violations call abort() so that libFuzzer
+ * records them as crashes.
+ *
+ * Build and run: see fuzz/README.md (make fuzz, make fuzz-run).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edct.h"
+
+/* Keeps every run fast and bounded: 4 MP at most. */
+#define FUZZ_MAX_PIXELS (4ULL * 1000 * 1000)
+#define FUZZ_MAX_SCANS 64
+
+/* Reports a broken invariant and aborts (libFuzzer saves the input). */
+static void violation(const char *what) {
+  fprintf(stderr, "edct contract violation: %s\n", what);
+  abort();
+}
+
+static void check_status(int status) {
+  if (status < EDCT_OK || status > EDCT_ERR_ABORTED) violation("unknown status");
+  if (edct_status_name(status) == NULL) violation("status without a name");
+}
+
+/* Checks the header of an opened decoder against libjpeg's geometry rules. */
+static void check_info(const edct_info *info) {
+  if (info->num_components < 1 || info->num_components > EDCT_MAX_COMPONENTS)
+    violation("component count out of range");
+  if (info->width < 1 || info->height < 1) violation("empty image opened");
+  if ((uint64_t)info->width * (uint64_t)info->height > FUZZ_MAX_PIXELS)
+    violation("max_pixels not enforced");
+  if (info->orientation < 1 || info->orientation > 8) violation("orientation out of range");
+  for (int c = 0; c < info->num_components; c++) {
+    const edct_component *comp = &info->comp[c];
+    if (comp->h_samp < 1 || comp->h_samp > 4 || comp->v_samp < 1 || comp->v_samp > 4)
+      violation("sampling factor out of range");
+    long w = ((long)info->width * comp->h_samp + info->max_h_samp - 1) / info->max_h_samp;
+    long h = ((long)info->height * comp->v_samp + info->max_v_samp - 1) / info->max_v_samp;
+    if (comp->width_in_blocks != (w + 7) / 8 || comp->height_in_blocks != (h + 7) / 8)
+      violation("block grid does not match the frame size");
+  }
+}
+
+/* ---- plane buffers, sized exactly so that ASan sees any overrun ---------- */
+
+typedef struct planes {
+  int16_t *ptr[EDCT_MAX_COMPONENTS];
+} planes;
+
+static int planes_alloc(planes *p, const edct_info *info) {
+  memset(p, 0, sizeof *p);
+  for (int c = 0; c < info->num_components; c++) {
+    size_t n = (size_t)info->comp[c].width_in_blocks * (size_t)info->comp[c].height_in_blocks;
+    p->ptr[c] = malloc(n * 64 * sizeof(int16_t));
+    if (p->ptr[c] == NULL) return 0;
+  }
+  return 1;
+}
+
+static void planes_free(planes *p) {
+  for (int c = 0; c < EDCT_MAX_COMPONENTS; c++) free(p->ptr[c]);
+}
+
+/* ---- a consumer that checks the streaming contract ------------------------ */
+
+typedef struct order_check {
+  const edct_info *info;
+  uint8_t *seen[EDCT_MAX_COMPONENTS]; /* one flag per block */
+  int next_row;                       /* iMCU row whose blocks may arrive now */
+} order_check;
+
+static int order_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
+                       const uint16_t *quant) {
+  order_check *oc = ctx;
+  (void)coef;
+  (void)quant;
+  if (comp < 0 || comp >= oc->info->num_components) violation("block of no component");
+  const edct_component *c = &oc->info->comp[comp];
+  if (by < 0 || bx < 0 || by >= c->height_in_blocks || bx >= c->width_in_blocks)
+    violation("block outside the grid");
+  if (by / c->v_samp != oc->next_row) violation("block outside its iMCU row");
+  uint8_t *flag = &oc->seen[comp][(size_t)by * (size_t)c->width_in_blocks + (size_t)bx];
+  if (*flag) violation("block delivered twice");
+  *flag = 1;
+  return 0;
+}
+
+static int order_end_row(void *ctx, int imcu_row) {
+  order_check *oc = ctx;
+  if (imcu_row != oc->next_row) violation("end_row out of order");
+  oc->next_row++;
+  return 0;
+}
+
+/* Decodes through edct_decode with order_block; on success every block must
+ * have been delivered. */
+static void decode_checked(edct_decoder *dec, const edct_info *info) {
+  order_check oc = {info, {NULL}, 0};
+  for (int c = 0; c < info->num_components; c++) {
+    size_t n = (size_t)info->comp[c].width_in_blocks * (size_t)info->comp[c].height_in_blocks;
+    oc.seen[c] = calloc(n, 1);
+    if (oc.seen[c] == NULL) goto done;
+  }
+  edct_consumer consumer = {.ctx = &oc, .block = order_block, .end_row = order_end_row};
+  edct_error err;
+  int status = edct_decode(dec, &consumer, &err);
+  check_status(status);
+  if (status != err.status) violation("returned status differs from err.status");
+  if (status == EDCT_OK) {
+    for (int c = 0; c < info->num_components; c++) {
+      size_t n = (size_t)info->comp[c].width_in_blocks * (size_t)info->comp[c].height_in_blocks;
+      if (memchr(oc.seen[c], 0, n) != NULL) violation("decode succeeded with blocks missing");
+    }
+  }
+done:
+  for (int c = 0; c < EDCT_MAX_COMPONENTS; c++) free(oc.seen[c]);
+}
+
+/* Decodes into exact-size planes; a second decode call must be refused. */
+static void decode_planes(edct_decoder *dec, const edct_info *info, int dequantize) {
+  planes p;
+  if (planes_alloc(&p, info)) {
+    uint16_t quant[EDCT_MAX_COMPONENTS][64];
+    edct_error err;
+    int status = edct_decode_planes(dec, p.ptr, dequantize, quant, &err);
+    check_status(status);
+    if (status != EDCT_OK && status != err.status) violation("status differs from err.status");
+    if (edct_decode_planes(dec, p.ptr, dequantize, quant, &err) != EDCT_ERR_ARGUMENT)
+      violation("second decode not refused");
+  }
+  planes_free(&p);
+}
+
+/* One open + decode pass with the given options. */
+static void run_pass(const uint8_t *data, size_t size, int strict, int dequantize,
+                     int checked) {
+  edct_options opts;
+  edct_default_options(&opts);
+  opts.max_pixels = FUZZ_MAX_PIXELS;
+  opts.max_scans = FUZZ_MAX_SCANS;
+  opts.strict = strict;
+  edct_error err;
+  edct_decoder *dec = edct_open(data, size, &opts, &err);
+  if (dec == NULL) {
+    check_status(err.status);
+    if (err.status == EDCT_OK) violation("edct_open failed with status ok");
+    return;
+  }
+  const edct_info *info = edct_get_info(dec);
+  check_info(info);
+  if (checked)
+    decode_checked(dec, info);
+  else
+    decode_planes(dec, info, dequantize);
+  edct_close(dec);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  int orientation = edct_exif_orientation(data, size);
+  if (orientation < 0 || orientation > 8) violation("EXIF orientation out of range");
+  if (size == 0) {
+    run_pass(data, size, 1, 1, 0);
+    return 0;
+  }
+  uint8_t selector = data[size / 2];
+  int dequantize = selector & 1;
+  run_pass(data, size, 1, dequantize, 0);
+  run_pass(data, size, 0, !dequantize, (selector & 2) != 0);
+  return 0;
+}
