@@ -11,7 +11,7 @@ pkg-config --exists libjpeg 2>/dev/null || need_apt+=(libjpeg62-turbo-dev)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v gcc >/dev/null || need_apt+=(gcc)
 if [ "${1:-}" = "--test" ]; then
-  command -v clang >/dev/null || need_apt+=(clang)
+  command -v jpegtran >/dev/null || need_apt+=(libjpeg-turbo-progs)  # lossless-rotation oracle
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -26,7 +26,14 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" --upgrade pip >/dev/null
+if [ "${1:-}" = "--test" ]; then
+  # the workstation toolkit (converters/) and its tests: TensorFlow, Keras, teacher weights
+  "${pip[@]}" -e ".[test,bench]" -r requirements-converters.txt
+  work=${EDGE_DCT_WORK:-$HOME/edge_dct_work}
+  ls "$work"/dl/timm-*.whl >/dev/null 2>&1 ||
+    .venv/bin/python -m pip download -q --no-deps timm==1.0.31 -d "$work/dl" >/dev/null
+else
+  "${pip[@]}" -e .
+fi
