@@ -232,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--no-progress", action="store_true", help="no progress bar")
     cl.set_defaults(func=cmd_classify)
 
+    bench = sub.add_parser("bench", add_help=False,
+                           help="DCT pipeline vs the RGB EfficientNet-Lite0 pipeline (see bench --help)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by edge_dct.bench
+
     models = sub.add_parser("models", help="embedded models and the LiteRT backend in use")
     models.add_argument("paths", nargs="*", help="bundles to describe (default: embedded ones)")
     models.set_defaults(func=cmd_models)
@@ -239,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from edge_dct.bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 
