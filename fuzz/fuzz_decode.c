@@ -169,6 +169,38 @@ static void run_pass(const uint8_t *data, size_t size, int strict, int dequantiz
   edct_close(dec);
 }
 
+/* prepare(): the whole DCT-domain geometry path, with a spec and window from input bytes. */
+static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
+  static float y[16 * 16 * 192], cbcr[8 * 8 * 128]; /* merged: 64 + 128 channels */
+  static edct_workspace *ws;
+  if (ws == NULL) ws = edct_workspace_new();
+  edct_options opts;
+  edct_default_options(&opts);
+  opts.max_pixels = FUZZ_MAX_PIXELS;
+  opts.max_scans = FUZZ_MAX_SCANS;
+  opts.strict = selector & 4 ? 0 : 1;
+  edct_error err;
+  edct_decoder *dec = edct_open(data, size, &opts, &err);
+  if (dec == NULL) return;
+  edct_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.grid_h = spec.grid_w = 16;
+  spec.resize_mode = selector & 8 ? EDCT_RESIZE_STRETCH : EDCT_RESIZE_SHORTER_SIDE;
+  spec.resize_size = 64 + (selector & 0x30) * 4;
+  spec.layout = selector & 0x40 ? EDCT_LAYOUT_MERGED : EDCT_LAYOUT_SPLIT;
+  for (int c = 0; c < 3; c++) {
+    spec.num_channels[c] = 64;
+    for (int i = 0; i < 64; i++) spec.channels[c][i] = (uint8_t)i;
+  }
+  edct_output out = {selector & 0x80 ? EDCT_INT8 : EDCT_FLOAT32, {y, cbcr}, {0.5f, 0.25f}, {3, -2}};
+  edct_window w = {size % 17, size % 13, 1 + size % 301, 1 + size % 211, (int)(size & 1)};
+  int status = edct_prepare(dec, &spec, selector & 1 ? &w : NULL, 1, &out, ws, &err);
+  check_status(status);
+  edct_close(dec);
+  size_t off, len;
+  check_status(edct_find_metadata(data, size, "edge_dct", &off, &len, &err));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int orientation = edct_exif_orientation(data, size);
   if (orientation < 0 || orientation > 8) violation("EXIF orientation out of range");
@@ -180,5 +212,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int dequantize = selector & 1;
   run_pass(data, size, 1, dequantize, 0);
   run_pass(data, size, 0, !dequantize, (selector & 2) != 0);
+  run_prepare(data, size, selector);
   return 0;
 }
