@@ -1,0 +1,92 @@
+"""Command line: ``python -m converters {list,export,bench} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def _override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # plain string, e.g. weights=imagenet
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m converters", description="edge_dct model zoo, export and benchmarks.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="list registered models")
+    ls.add_argument("--profile", action="store_true", help="also build each model and print params and MACs")
+
+    ex = sub.add_parser("export", help="export a registry model to a .tflite bundle and print its report")
+    ex.add_argument("model", help="registry name (see `list`)")
+    ex.add_argument("out", type=Path, help="output .tflite path")
+    ex.add_argument("--quantize", choices=("fp32", "fp16", "int8"), default="int8")
+    ex.add_argument(
+        "--set",
+        dest="overrides",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder override, Python literal values, e.g. --set grid=(14,14) --set num_classes=10",
+    )
+    ex.add_argument("--threads", type=int, nargs="*", default=[1], help="LiteRT threads to time (default: 1)")
+    ex.add_argument("--no-gpu-check", action="store_true", help="skip the fp16 GPU-delegate compatibility analysis")
+
+    be = sub.add_parser("bench", help="LiteRT speed table of the zoo vs the paper's FPS ratios")
+    be.add_argument("--group", choices=("resnet", "lite0", "all"), default="all")
+    be.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    be.add_argument("--quantize", nargs="+", choices=("fp32", "fp16", "int8"), default=["fp32", "int8"])
+    be.add_argument("--runs", type=int, default=15, help="timed runs per configuration")
+    be.add_argument("--passes", type=int, default=3, help="passes over all models; each cell keeps its fastest")
+    be.add_argument("--cache", type=Path, default=None, help="folder for converted models (reused when present)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    import converters
+
+    if args.command == "list":
+        for name in converters.list_models():
+            cfg = converters.get_config(name)
+            line = f"{name:32s} inputs={','.join(cfg.input_names):8s} {cfg.description}"
+            line += f"  (overrides: {', '.join(converters.registry.accepted_overrides(name))})"
+            if args.profile:
+                prof = converters.profile(name)
+                line += f"  [{prof.params / 1e6:.2f} M params, {prof.macs / 1e9:.3f} GMACs]"
+            print(line)
+    elif args.command == "export":
+        report = converters.export(
+            args.model,
+            args.out,
+            quantize=args.quantize,
+            overrides=dict(args.overrides),
+            threads=tuple(args.threads),
+            check_gpu=not args.no_gpu_check,
+        )
+        print(report)
+    else:
+        from .bench import LITE0_MODELS, RESNET_MODELS, run_bench
+
+        groups = []
+        if args.group in ("resnet", "all"):
+            groups.append(("resnet50_rgb", RESNET_MODELS))
+        if args.group in ("lite0", "all"):
+            groups.append(("efficientnet_lite0_rgb", LITE0_MODELS))
+        print(run_bench(groups, args.quantize, args.threads, args.cache, args.runs, args.passes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Speed table: LiteRT latency of the zoo at batch 1, next to the paper's FPS ratios.
+
+Each model is converted to fp32 and int8 (placeholder calibration is fine: latency does not
+depend on the ranges) and timed with ``ai_edge_litert``'s interpreter (XNNPACK) at 1 and 2
+threads, keeping the fastest of the timed runs (other processes share this machine's CPU).
+Speed-ups are ``latency(reference) / latency(model)``, the CPU analogue of the paper's
+``FPS(model) / FPS(ResNet-50 RGB)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+from .calibration import default_samples
+from .export import convert, input_shapes, measure_latency, model_spec
+from .imagenet import work_dir
+from .profile import profile
+from .registry import build, get_config
+
+RESNET_MODELS = (
+    "resnet50_rgb",
+    "resnet50_ycbcr",
+    "upsampling",
+    "upsampling_rfa",
+    "deconvolution_rfa",
+    "downsampling",
+    "late_concat",
+    "late_concat_rfa",
+    "late_concat_rfa_thinner",
+)
+LITE0_MODELS = (
+    "efficientnet_lite0_rgb",
+    "efficientnet_lite0_dct_split64",
+    "efficientnet_lite0_dct_split24",
+    "efficientnet_lite0_dct_merged64",
+    "efficientnet_lite0_dct_merged24",
+)
+
+PAPER_SPEEDUP: dict[str, str] = {
+    "resnet50_rgb": "1.00 (208 FPS)",
+    "resnet50_ycbcr": "1.00 (207 FPS)",
+    "upsampling": "~1.9 (396-401 FPS)",
+    "upsampling_rfa": "~1.3",
+    "deconvolution_rfa": "1.29 (268 FPS)",
+    "downsampling": "2.17 (451 FPS)",
+    "late_concat": "~1.9 (396-401 FPS)",
+    "late_concat_rfa": "~1.3",
+    "late_concat_rfa_thinner": "1.77 (369 FPS)",
+}
+"""Gueguen et al. 2018, Table 1 (Pascal GPU, batch 1024), as summarised in REFERENCES.md."""
+
+
+@dataclasses.dataclass
+class BenchRow:
+    """Latencies of one model: ``latency_ms[(quantize, threads)]`` in milliseconds."""
+
+    name: str
+    params: int
+    macs: int
+    latency_ms: dict[tuple[str, int], float]
+
+
+def bench_model(
+    name: str, quantizations: Sequence[str], threads: Sequence[int], cache: Path | None, runs: int
+) -> BenchRow:
+    """Convert (or reuse cached ``cache/{name}_{q}.tflite``) and time one registry model."""
+    config = get_config(name)
+    model = build(name)
+    prof = profile(model)
+    latency = {}
+    for q in quantizations:
+        path = cache / f"{name}_{q}.tflite" if cache else None
+        if path and path.is_file():
+            tflite = path.read_bytes()
+        else:
+            calibration = None
+            if q == "int8":
+                calibration, _ = default_samples(input_shapes(model), model_spec(model, config.input_spec), n=4)
+            tflite = convert(model, q, calibration)
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(tflite)
+        for t in threads:
+            latency[(q, t)] = measure_latency(tflite, t, runs=runs, statistic="min")
+    return BenchRow(name, prof.params, prof.macs, latency)
+
+
+def format_table(rows: list[BenchRow], reference: str, quantizations: Sequence[str], threads: Sequence[int]) -> str:
+    """Markdown table of latencies and speed-ups relative to ``reference``."""
+    ref = next(r for r in rows if r.name == reference)
+    cols = [(q, t) for q in quantizations for t in threads]
+    head = ["model", "params (M)", "GMACs"]
+    head += [f"{q} {t}T ms" for q, t in cols] + [f"speed-up {q} {t}T" for q, t in cols]
+    with_paper = any(r.name in PAPER_SPEEDUP for r in rows)
+    if with_paper:
+        head.append("paper speed-up (GPU FPS ratio)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.name, f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.2f}"]
+        cells += [f"{r.latency_ms[c]:.1f}" for c in cols]
+        cells += [f"{ref.latency_ms[c] / r.latency_ms[c]:.2f}" for c in cols]
+        if with_paper:
+            cells.append(PAPER_SPEEDUP.get(r.name, ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_bench(
+    groups: Sequence[tuple[str, Sequence[str]]] = (("resnet50_rgb", RESNET_MODELS), ("efficientnet_lite0_rgb", LITE0_MODELS)),
+    quantizations: Sequence[str] = ("fp32", "int8"),
+    threads: Sequence[int] = (1, 2),
+    cache: Path | None = None,
+    runs: int = 15,
+    passes: int = 1,
+    log=print,
+) -> str:
+    """Time every model of every group and return the markdown tables.
+
+    Args:
+        groups: ``(reference model, models)`` pairs; the reference must be among the models.
+        quantizations: ``"fp32"``/``"fp16"``/``"int8"`` exports to time.
+        threads: LiteRT thread counts.
+        cache: folder for the converted models (default ``work_dir()/bench``); converted files
+            found there are reused.
+        runs: timed runs per configuration and pass.
+        passes: passes over all models; each cell keeps its fastest pass, so a moment when
+            another process holds a core does not decide a cell.
+        log: progress printer.
+
+    Returns:
+        One markdown table per group, separated by blank lines.
+    """
+    cache = cache or work_dir() / "bench"
+    rows: dict[str, BenchRow] = {}
+    for p in range(passes):
+        for _, names in groups:
+            for name in names:
+                row = bench_model(name, quantizations, threads, cache, runs)
+                if name in rows:
+                    row.latency_ms = {c: min(ms, rows[name].latency_ms[c]) for c, ms in row.latency_ms.items()}
+                rows[name] = row
+                log(f"  pass {p + 1} {name}: " + ", ".join(f"{q}/{t}T {ms:.1f} ms" for (q, t), ms in row.latency_ms.items()))
+    return "\n\n".join(
+        format_table([rows[n] for n in names], reference, quantizations, threads) for reference, names in groups
+    )

@@ -1,0 +1,125 @@
+"""EfficientNet-Lite0-DCT students: a DCT-input adapter in front of the pretrained Lite0 back half.
+
+EfficientNet-Lite0's block 5 takes a ``28 x 28 x 40`` map, the resolution of the 28x28 DCT
+grid of a 224 px image. A student keeps blocks 5..15, the head and the classifier with their
+ImageNet weights and replaces the stem and blocks 0..4 (about half of the teacher's int8
+latency) by an adapter that maps DCT coefficients to that ``28 x 28 x 40`` map:
+
+* ``split``: ``y [H, W, Cy]`` -> 1x1 conv (``adapter_width``); ``cbcr [H/2, W/2, Cc]`` ->
+  1x1 conv (``adapter_width / 2``) -> nearest 2x upsampling; concat (``adapter_concat``);
+* ``merged``: ``dct [H, W, Cy + Cc]`` (chroma already repeated 2x2) -> 1x1 conv
+  (``adapter_width``);
+
+then a 3x3 depthwise conv, a 1x1 projection to 40 channels (``adapter_project_bn``) and
+``adapter_blocks`` residual MBConv blocks (expand 6, 5x5 depthwise) ending in ``adapter_out``.
+Every layer is BN-folded conv / depthwise conv, ReLU6, add, concat or nearest resize, all
+supported by the TFLite GPU delegate. The adapter starts from random weights; distillation from
+the teacher is issue #5.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .efficientnet_lite import WEIGHTS_LICENCE, WEIGHTS_SOURCE, BLOCKS, lite0_tail, load_lite0_weights
+from .input_spec import CHANNEL_SELECTIONS, dct_spec
+from .registry import register_model
+
+FIRST_TEACHER_BLOCK = 5
+"""Index of the first pretrained Lite0 block a student keeps (input 28x28x40)."""
+
+_BN_EPS = 1e-3
+
+
+def _conv_bn_relu6(x, filters: int, kernel: int, name: str, *, depthwise: bool = False, relu: bool = True):
+    if depthwise:
+        x = layers.DepthwiseConv2D(kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    else:
+        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPS, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
+
+
+def _student(
+    name: str,
+    layout: str,
+    selection: str,
+    grid: tuple[int, int],
+    num_classes: int,
+    adapter_width: int,
+    adapter_blocks: int,
+    weights: str | None,
+) -> keras.Model:
+    h, w = grid
+    if h % 2 or w % 2:
+        raise ValueError(f"grid must be even, got {grid}")
+    sel = CHANNEL_SELECTIONS[selection]
+    cy, cc = len(sel["y"]), len(sel["cb"]) + len(sel["cr"])
+    if layout == "split":
+        y_in = keras.Input((h, w, cy), name="y")
+        cbcr_in = keras.Input((h // 2, w // 2, cc), name="cbcr")
+        inputs = [y_in, cbcr_in]
+        y = _conv_bn_relu6(y_in, adapter_width, 1, "adapter_y")
+        c = _conv_bn_relu6(cbcr_in, adapter_width // 2, 1, "adapter_c")
+        c = layers.UpSampling2D(2, interpolation="nearest", name="adapter_c_upsample")(c)
+        x = layers.Concatenate(name="adapter_concat")([y, c])
+    else:
+        dct_in = keras.Input((h, w, cy + cc), name="dct")
+        inputs = dct_in
+        x = _conv_bn_relu6(dct_in, adapter_width, 1, "adapter_entry")
+    x = _conv_bn_relu6(x, 0, 3, "adapter_dw", depthwise=True)
+    x = _conv_bn_relu6(x, BLOCKS[FIRST_TEACHER_BLOCK].cin, 1, "adapter_project", relu=False)
+    for i in range(adapter_blocks):
+        r = _conv_bn_relu6(x, 6 * x.shape[-1], 1, f"adapter_mb{i}_expand")
+        r = _conv_bn_relu6(r, 0, 5, f"adapter_mb{i}_dw", depthwise=True)
+        r = _conv_bn_relu6(r, x.shape[-1], 1, f"adapter_mb{i}_project", relu=False)
+        x = layers.Add(name=f"adapter_mb{i}_add")([x, r])
+    x = layers.Identity(name="adapter_out")(x)
+    model = keras.Model(inputs, lite0_tail(x, FIRST_TEACHER_BLOCK, num_classes), name=name)
+    if weights == "imagenet":
+        load_lite0_weights(model, skip=() if num_classes == 1000 else ("logits",))
+    elif weights is not None:
+        raise ValueError(f"weights must be 'imagenet' or None, not {weights!r}")
+    return model
+
+
+def _register(name: str, layout: str, selection: str) -> None:
+    def builder(
+        grid: tuple[int, int] = (28, 28),
+        num_classes: int = 1000,
+        adapter_width: int = 384,
+        adapter_blocks: int = 1,
+        weights: str | None = "imagenet",
+    ) -> keras.Model:
+        return _student(name, layout, selection, grid, num_classes, adapter_width, adapter_blocks, weights)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"""EfficientNet-Lite0-DCT student, ``{layout}`` layout, ``{selection}`` channels.
+
+    Args:
+        grid: luma grid ``(H, W)`` in blocks (even); 28x28 matches the teacher's block 5.
+        num_classes: logits; anything but 1000 leaves ``logits`` random.
+        adapter_width: channels of the adapter's entry 1x1 conv (split: luma; chroma gets
+            half more); the width matters for distillation (issue #5), 384-512 is a good start.
+        adapter_blocks: residual MBConv blocks at 40 channels ending the adapter.
+        weights: ``"imagenet"`` (teacher blocks 5..15 + head) or ``None`` (all random).
+
+    Returns:
+        Model with inputs {'``y [b, H, W, Cy]`` and ``cbcr [b, H/2, W/2, Cc]``' if layout == "split"
+        else '``dct [b, H, W, Cy + Cc]``'} (float32 dequantized coefficients, natural order
+        ``k = 8v + u``, Cb before Cr) and float32 logits ``[b, num_classes]``.
+    """
+    register_model(
+        input_spec=dct_spec((28, 28), layout, selection),
+        input_names=("y", "cbcr") if layout == "split" else ("dct",),
+        weights=WEIGHTS_SOURCE + ", blocks 5..15 and head; adapter random",
+        licence=WEIGHTS_LICENCE,
+        description=f"EfficientNet-Lite0 blocks 5.. with a DCT adapter ({layout}, {selection})",
+        reference="Gueguen et al. 2018 (DCT input); Xu et al. 2020 (DCTNet channel selection)",
+    )(builder)
+
+
+for _layout in ("split", "merged"):
+    for _selection, _suffix in (("all64", "64"), ("dctnet24", "24")):
+        _register(f"efficientnet_lite0_dct_{_layout}{_suffix}", _layout, _selection)
