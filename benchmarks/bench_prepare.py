@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print("== machine ==")
     for k, v in machine_info().items():
         print(f"{k}: {v}")
-    print(f"spec: grid 28x28, split, all 64 channels, shorter side 256 + centre crop; 1 thread")
+    print("spec: grid 28x28, split, all 64 channels, shorter side 256 + centre crop; 1 thread")
 
     large = large_files(args.large, args.min_mp) if args.large.is_dir() else []
     small = small_files(args.small)

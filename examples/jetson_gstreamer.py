@@ -12,12 +12,10 @@ stream (concatenated JPEGs or multipart, ``-`` for stdin).
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
-import time
 from typing import Iterator
 
-import edge_dct
+from frame_loop import classify_frames  # examples/frame_loop.py
 from mjpeg_stream import iter_jpeg_frames  # examples/mjpeg_stream.py
 
 APPSINK = "appsink name=sink max-buffers=2 drop=true sync=false"
@@ -201,28 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = args.pipeline or (CSI_PIPELINE if args.csi else USB_PIPELINE).format(
             device=args.device, sensor=args.sensor, width=width, height=height, fps=args.fps)
         frames = camera_frames(pipeline, args.backend)
-    if args.frames > 0:
-        frames = itertools.islice(frames, args.frames)
-    classifier = edge_dct.Classifier(edge_dct.ClassifierOptions(model=args.model, max_results=1))
-    failed = 0
-    with classifier:
-        try:
-            for i, jpeg in enumerate(frames, 1):
-                start = time.perf_counter()
-                try:
-                    result = classifier.classify(jpeg)  # the frame's JPEG bytes, undecoded
-                except edge_dct.EdgeDctError as e:
-                    failed += 1
-                    print(f"frame {i}: error: {e}")
-                    continue
-                ms = (time.perf_counter() - start) * 1e3
-                t, top = result.timing, result.top
-                print(f"frame {i}: {top.label} ({top.score:.3f})  latency {ms:.1f} ms "
-                      f"(prepare {t.prepare_ms:.1f} + inference {t.inference_ms:.1f}), "
-                      f"{len(jpeg) / 1024:.0f} KiB", flush=True)
-        except KeyboardInterrupt:
-            pass
-    return 1 if failed else 0
+    return classify_frames(frames, args.model, args.frames)
 
 
 if __name__ == "__main__":

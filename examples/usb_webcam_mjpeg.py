@@ -18,15 +18,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import itertools
 import re
 import sys
-import time
 from typing import Iterator
 
 import numpy as np
 
-import edge_dct
+from frame_loop import classify_frames  # examples/frame_loop.py
 from mjpeg_stream import iter_jpeg_frames  # examples/mjpeg_stream.py
 
 NO_OPENCV = """error: cannot import OpenCV ({error}).
@@ -133,28 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     frames = (replay_frames(args.replay, args.boundary) if args.replay
               else webcam_frames(args.device, width, height, args.fps))
-    if args.frames > 0:
-        frames = itertools.islice(frames, args.frames)
-    classifier = edge_dct.Classifier(edge_dct.ClassifierOptions(model=args.model, max_results=1))
-    failed = 0
-    with classifier:
-        try:
-            for i, jpeg in enumerate(frames, 1):
-                start = time.perf_counter()
-                try:
-                    result = classifier.classify(jpeg)  # the frame's JPEG bytes, undecoded
-                except edge_dct.EdgeDctError as e:
-                    failed += 1
-                    print(f"frame {i}: error: {e}")
-                    continue
-                ms = (time.perf_counter() - start) * 1e3
-                t, top = result.timing, result.top
-                print(f"frame {i}: {top.label} ({top.score:.3f})  latency {ms:.1f} ms "
-                      f"(prepare {t.prepare_ms:.1f} + inference {t.inference_ms:.1f}), "
-                      f"{len(jpeg) / 1024:.0f} KiB", flush=True)
-        except KeyboardInterrupt:
-            pass
-    return 1 if failed else 0
+    return classify_frames(frames, args.model, args.frames)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import resource
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -25,7 +25,7 @@ def assert_matches_oracle(data: bytes, name: str) -> None:
     """Our quantized and dequantized planes equal libjpeg-turbo's, or both refuse."""
     try:
         expected, oracle_warnings = oracle.read_coefficients(data)
-    except oracle.OracleError as e:
+    except oracle.OracleError:
         with pytest.raises(EdgeDctError):
             edge_dct.read_dct(data, strict=False)
         return

@@ -1,0 +1,43 @@
+"""The loop the camera examples share: classify each JPEG frame and print its latency."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Iterable
+
+import edge_dct
+
+
+def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: int = 0) -> int:
+    """Classifies JPEG frames straight from their bytes, one line per frame.
+
+    Args:
+        frames: Compressed JPEG frames (never decoded to pixels here).
+        model: An edge_dct bundle; None for the embedded default model.
+        limit: Stop after this many frames (0: run until the source ends or Ctrl-C).
+
+    Returns:
+        Exit status: 1 if any frame failed to classify, else 0.
+    """
+    if limit > 0:
+        frames = itertools.islice(frames, limit)
+    failed = 0
+    with edge_dct.Classifier(edge_dct.ClassifierOptions(model=model, max_results=1)) as classifier:
+        try:
+            for i, jpeg in enumerate(frames, 1):
+                start = time.perf_counter()
+                try:
+                    result = classifier.classify(jpeg)  # the frame's JPEG bytes, undecoded
+                except edge_dct.EdgeDctError as e:
+                    failed += 1
+                    print(f"frame {i}: error: {e}")
+                    continue
+                ms = (time.perf_counter() - start) * 1e3
+                t, top = result.timing, result.top
+                print(f"frame {i}: {top.label} ({top.score:.3f})  latency {ms:.1f} ms "
+                      f"(prepare {t.prepare_ms:.1f} + inference {t.inference_ms:.1f}), "
+                      f"{len(jpeg) / 1024:.0f} KiB", flush=True)
+        except KeyboardInterrupt:
+            pass
+    return 1 if failed else 0
