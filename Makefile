@@ -64,3 +64,124 @@ sanitize: $(SAN_BIN)
 
 clean-native:
 	rm -rf fuzz/out build/native
+
+# ---- Android bridge (android_bridge/): JNI library + Java API over the same core ----------
+#
+#   make android-host-test   JNI library for the host (system libjpeg-turbo, the ai-edge-litert
+#                            wheel's libLiteRt.so), Java API + HostTest with the JDK, parity
+#                            with the Python runtime on the shared photos
+#   make android-asan-test   the native classifier driven from C under ASan+UBSan: corpus,
+#                            mutated JPEGs, corrupt models, mutated metadata JSON
+#   make arm64-test          the core + metadata reader cross-built for aarch64 (Debian cross gcc,
+#                            arm64 libjpeg-turbo), run under qemu-aarch64: tensors bit-identical
+#                            to the host build's; the JNI library cross-compiled (not run)
+#
+# Tools: android_bridge/scripts/install_tools.sh (as root).
+
+AB_DIR        := build/android_bridge
+AB_SRC        := $(wildcard android_bridge/src/*.c)
+AB_HDR        := $(wildcard android_bridge/src/*.h)
+AB_LIB_SRC    := $(filter-out android_bridge/src/edct_jni.c,$(AB_SRC))
+AB_PYTHON     ?= .venv/bin/python
+LITERT_LIB    ?= $(firstword $(wildcard $(CURDIR)/.venv/lib/python3*/site-packages/ai_edge_litert/libLiteRt.so))
+LITERT_DIR    := $(patsubst %/,%,$(dir $(LITERT_LIB)))
+JAVAC         ?= javac
+JAVA          ?= java
+JAVA_HOME     ?= $(shell dirname $$(dirname $$(readlink -f $$(command -v $(JAVAC)) 2>/dev/null)) 2>/dev/null)
+JNI_CFLAGS    := -I$(JAVA_HOME)/include -I$(JAVA_HOME)/include/linux
+AB_MODEL      ?= edge_dct/models/default.tflite
+AB_PHOTOS     ?= $(abspath $(CORPUS)/photos/clothing)
+AB_CONFORM    ?= $(abspath $(CORPUS)/conformance)
+AB_MUTATIONS  ?= 300
+AB_SEED       ?= 7
+# -ffp-contract=off: no fused multiply-add, so every CPU computes bit-identical float tensors
+# (clang, the NDK's compiler, contracts by default).
+AB_CFLAGS     := -std=c99 -O3 -Wall -Wextra -Wno-unused-parameter -ffp-contract=off \
+                 -Icython_ext -Iandroid_bridge/src
+AB_LITERT_LD  := -L$(LITERT_DIR) -l:libLiteRt.so -Wl,-rpath,$(LITERT_DIR)
+
+.PHONY: android-host-test android-asan-test arm64-test android-clean
+
+$(AB_DIR)/libedgedct_jni.so: $(AB_SRC) $(AB_HDR) $(CORE_SRC) $(CORE_HDR) Makefile
+	@test -n "$(LITERT_LIB)" || { echo "libLiteRt.so not found: pip install ai-edge-litert into .venv"; exit 1; }
+	@test -f "$(JAVA_HOME)/include/jni.h" || { echo "jni.h not found (JAVA_HOME=$(JAVA_HOME))"; exit 1; }
+	@mkdir -p $(AB_DIR)
+	$(CC) $(AB_CFLAGS) -fPIC -shared -fvisibility=hidden $(JNI_CFLAGS) $(JPEG_CFLAGS) \
+		$(AB_SRC) $(CORE_SRC) $(JPEG_LIBS) $(AB_LITERT_LD) -Wl,--no-undefined -o $@
+
+$(AB_DIR)/classes/.stamp: $(wildcard android_bridge/java/ai/edgedct/*.java) \
+		$(wildcard android_bridge/tests/java/ai/edgedct/hosttest/*.java)
+	@rm -rf $(AB_DIR)/classes && mkdir -p $(AB_DIR)/classes
+	$(JAVAC) --release 11 -Xlint:all -Werror -d $(AB_DIR)/classes $^
+	@touch $@
+
+android-host-test: $(AB_DIR)/libedgedct_jni.so $(AB_DIR)/classes/.stamp
+	$(AB_PYTHON) android_bridge/tests/parity.py reference $(AB_MODEL) $(AB_PHOTOS) $(AB_DIR)/python_results.json
+	$(JAVA) -ea -Xcheck:jni -Dai.edgedct.library=$(abspath $(AB_DIR)/libedgedct_jni.so) \
+		-cp $(AB_DIR)/classes ai.edgedct.hosttest.HostTest $(AB_MODEL) $(AB_PHOTOS) $(AB_CONFORM) \
+		$(AB_DIR)/java_results.json $(AB_MUTATIONS) $(AB_SEED) 2> $(AB_DIR)/java_stderr.log \
+		|| { tail -n 40 $(AB_DIR)/java_stderr.log; exit 1; }
+	$(AB_PYTHON) android_bridge/tests/parity.py compare $(AB_DIR)/python_results.json $(AB_DIR)/java_results.json
+
+$(AB_DIR)/native_driver_asan: android_bridge/tests/native_driver.c $(AB_LIB_SRC) $(AB_HDR) \
+		$(CORE_SRC) $(CORE_HDR) Makefile
+	@test -n "$(LITERT_LIB)" || { echo "libLiteRt.so not found: pip install ai-edge-litert into .venv"; exit 1; }
+	@mkdir -p $(AB_DIR)
+	$(SAN_CC) $(SAN_FLAGS) -ffp-contract=off -Wextra -Wno-unused-parameter -Icython_ext \
+		-Iandroid_bridge/src $(JPEG_CFLAGS) android_bridge/tests/native_driver.c $(AB_LIB_SRC) \
+		$(CORE_SRC) $(JPEG_LIBS) $(AB_LITERT_LD) -o $@
+
+# Any sanitizer report (leaks included) aborts the driver and fails the target; LiteRT itself
+# is not instrumented, but every allocation it makes through malloc/new is leak-checked.
+android-asan-test: $(AB_DIR)/native_driver_asan
+	find $(CORPUS)/photos $(CORPUS)/conformance -type f \( -iname '*.jpg' -o -iname '*.jpeg' \) \
+		-print0 | sort -z | \
+		ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		xargs -0 $(AB_DIR)/native_driver_asan $(AB_MODEL) -m $(AB_MUTATIONS) -s $(AB_SEED) -q 1 \
+		2> $(AB_DIR)/asan_stderr.log; rc=$$?; \
+		grep -v '^INFO: \|^WARNING: \[\|^ERROR: ' $(AB_DIR)/asan_stderr.log; exit $$rc
+
+# ---- aarch64: cross build + qemu ----------------------------------------------------------
+ARM_CC        ?= aarch64-linux-gnu-gcc
+ARM_NM        ?= aarch64-linux-gnu-nm
+QEMU_AARCH64  ?= qemu-aarch64
+ARM_SYSROOT   ?= /usr/aarch64-linux-gnu
+ARM_LIBDIR    ?= /usr/lib/aarch64-linux-gnu
+AB_DUMP_SRC   := android_bridge/tests/prepare_dump.c android_bridge/src/edcl_meta.c \
+                 android_bridge/src/edcl_json.c
+
+$(AB_DIR)/host/prepare_dump: $(AB_DUMP_SRC) $(AB_HDR) $(CORE_SRC) $(CORE_HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(AB_CFLAGS) $(JPEG_CFLAGS) $(AB_DUMP_SRC) $(CORE_SRC) $(JPEG_LIBS) -o $@
+
+$(AB_DIR)/arm64/prepare_dump: $(AB_DUMP_SRC) $(AB_HDR) $(CORE_SRC) $(CORE_HDR) Makefile
+	@command -v $(ARM_CC) >/dev/null || { echo "$(ARM_CC) missing: android_bridge/scripts/install_tools.sh"; exit 1; }
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(AB_CFLAGS) $(AB_DUMP_SRC) $(CORE_SRC) -L$(ARM_LIBDIR) -ljpeg -lm -o $@
+
+# The JNI library for aarch64 Linux: compiled and linked, not run (no arm64 JVM/LiteRT here);
+# LiteRt* symbols stay undefined until libLiteRt.so is loaded beside it, and nothing else may.
+$(AB_DIR)/arm64/libedgedct_jni.so: $(AB_SRC) $(AB_HDR) $(CORE_SRC) $(CORE_HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(AB_CFLAGS) -fPIC -shared -fvisibility=hidden $(JNI_CFLAGS) $(AB_SRC) $(CORE_SRC) \
+		-L$(ARM_LIBDIR) -ljpeg -lm -o $@
+	@undef=$$($(ARM_NM) -D --undefined-only $@ | awk '$$1 == "U" {print $$2}' | sed 's/@.*//' | \
+		grep -v '^LiteRt' | while read s; do \
+		$(ARM_NM) -D --defined-only $(ARM_SYSROOT)/lib/libc.so.6 $(ARM_SYSROOT)/lib/libm.so.6 \
+		$(ARM_LIBDIR)/libjpeg.so.62 2>/dev/null | grep -q " $$s\(@\|$$\)" || echo $$s; done); \
+		test -z "$$undef" || { echo "unresolved in $@: $$undef"; exit 1; }
+	@echo "$@: $$($(ARM_NM) -D --defined-only $@ | grep -c ' T Java_') JNI methods, only LiteRt* left to libLiteRt.so"
+
+arm64-test: $(AB_DIR)/host/prepare_dump $(AB_DIR)/arm64/prepare_dump $(AB_DIR)/arm64/libedgedct_jni.so
+	@command -v $(QEMU_AARCH64) >/dev/null || { echo "$(QEMU_AARCH64) missing: android_bridge/scripts/install_tools.sh"; exit 1; }
+	find $(CORPUS)/photos $(CORPUS)/conformance -type f \( -iname '*.jpg' -o -iname '*.jpeg' \) \
+		| sort > $(AB_DIR)/arm64/jpegs.txt
+	$(AB_DIR)/host/prepare_dump $(AB_MODEL) $(AB_DIR)/host/tensors.bin $$(cat $(AB_DIR)/arm64/jpegs.txt)
+	$(QEMU_AARCH64) -L $(ARM_SYSROOT) $(AB_DIR)/arm64/prepare_dump $(AB_MODEL) \
+		$(AB_DIR)/arm64/tensors.bin $$(cat $(AB_DIR)/arm64/jpegs.txt)
+	cmp $(AB_DIR)/host/tensors.bin $(AB_DIR)/arm64/tensors.bin
+	@echo "arm64-test: x86-64 and aarch64 (qemu) tensors bit-identical ($$(wc -c < $(AB_DIR)/host/tensors.bin) bytes, $$(wc -l < $(AB_DIR)/arm64/jpegs.txt) JPEGs)"
+
+android-clean:
+	rm -rf $(AB_DIR)

@@ -24,6 +24,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# Android bridge host/ARM tests: JDK, aarch64 cross compiler, arm64 libjpeg-turbo, qemu-user
+if [ "${1:-}" = "--test" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
+   ! { command -v javac && command -v aarch64-linux-gnu-gcc && command -v qemu-aarch64; } >/dev/null; then
+  echo "setup: installing the Android bridge test tools" >&2
+  sh android_bridge/scripts/install_tools.sh >/dev/null
+fi
+
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
