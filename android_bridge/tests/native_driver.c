@@ -25,22 +25,7 @@ static uint64_t rnd(void) { /* xorshift64* */
   return rng_state * 0x2545F4914F6CDD1DULL;
 }
 
-static uint8_t *read_file(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  uint8_t *buf = NULL;
-  long n;
-  if (f == NULL) return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-    buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-      free(buf);
-      buf = NULL;
-    }
-    *size = (size_t)n;
-  }
-  fclose(f);
-  return buf;
-}
+#include "read_file.h"
 
 static void mutate(uint8_t *d, size_t *n) {
   size_t size = *n;
