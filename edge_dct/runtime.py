@@ -16,6 +16,7 @@ Accelerators:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import os
 import sys
@@ -187,6 +188,7 @@ class Runner:
         if accelerator == "edgetpu" or (accelerator == "gpu" and delegate_path):
             library = delegate_path or EDGETPU_LIBRARY
             try:
+                ctypes.CDLL(library)  # fails fast and cleanly when the library is absent
                 with _quiet_stderr():
                     delegates = [b.load_delegate(library)]
             except (ValueError, OSError, RuntimeError) as e:
