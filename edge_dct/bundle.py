@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from edge_dct import _jpeg
-from edge_dct.errors import EdgeDctError
+from edge_dct.errors import EdgeDctError, read_file
 from edge_dct.spec import InputSpec, InvalidSpecError
 
 METADATA_NAME = "edge_dct"
@@ -92,12 +92,7 @@ def _read(model: ModelSource | None) -> tuple[bytes, str]:
         model = DEFAULT_MODEL
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model), "<bytes>"
-    path = os.fspath(model)
-    try:
-        with open(path, "rb") as f:
-            return f.read(), str(path)
-    except OSError as e:
-        raise ModelError(f"cannot read model: {e.strerror or e}", str(path)) from e
+    return read_file(model, ModelError, "model")
 
 
 def available_models() -> list[Path]:

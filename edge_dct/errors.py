@@ -7,6 +7,8 @@ handlers (``except ValueError``) keep working.
 
 from __future__ import annotations
 
+import os
+
 
 class EdgeDctError(Exception):
     """Base class of every edge_dct error.
@@ -39,3 +41,19 @@ class ImageTooLargeError(EdgeDctError, ValueError):
 
 class EdgeDctWarning(UserWarning):
     """A JPEG decoded with ``strict=False`` was corrupt; the result may miss coefficients."""
+
+
+def read_file(path: str | os.PathLike, error: type[EdgeDctError], what: str) -> tuple[bytes, str]:
+    """(contents, name) of a file; an unreadable file raises ``error`` naming it.
+
+    Args:
+        path: The file.
+        error: The EdgeDctError subclass to raise.
+        what: What the file is, for the message ("file", "model").
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            return f.read(), str(name)
+    except OSError as e:
+        raise error(f"cannot read {what}: {e.strerror or e}", str(name)) from e

@@ -17,7 +17,7 @@ from typing import BinaryIO, Union
 import numpy as np
 
 from edge_dct import _jpeg
-from edge_dct.errors import EdgeDctError, EdgeDctWarning
+from edge_dct.errors import EdgeDctError, EdgeDctWarning, read_file
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 """What every reader accepts: a path, JPEG bytes, or a binary file object."""
@@ -116,12 +116,7 @@ def load_source(src: Source) -> tuple[bytes | bytearray | memoryview | np.ndarra
         TypeError: ``src`` is none of the accepted types.
     """
     if isinstance(src, (str, os.PathLike)):
-        name = os.fspath(src)
-        try:
-            with open(name, "rb") as f:
-                return f.read(), str(name)
-        except OSError as e:
-            raise EdgeDctError(f"cannot read file: {e.strerror or e}", str(name)) from e
+        return read_file(src, EdgeDctError, "file")
     if isinstance(src, (bytes, bytearray)):
         return src, "<bytes>"
     if isinstance(src, memoryview):
