@@ -92,3 +92,32 @@ def default_samples(
         size = input_shapes["image"][0]
         return photo_samples(cal, spec, size), photo_samples(ev, spec, size)
     return dct_samples(cal, spec), dct_samples(ev, spec)
+
+
+def channel_stats(photos: list[Path], spec: InputSpec) -> dict[str, list[float]]:
+    """InputSpec ``normalize`` fitted on photos: per channel the mean and the largest deviation.
+
+    The largest deviation, not the standard deviation: the model input is quantized per
+    tensor and AC coefficients are heavy-tailed (maxima of 30+ standard deviations), so
+    scaling by std would leave the DC term a dozen int8 levels; scaling every channel into
+    [-1, 1] gives each its 8 bits (measured on the default model: 83% -> 92% top-1 agreement
+    with the teacher; a 99.99% quantile range, clipping the rarest values, 89%).
+
+    Args:
+        photos: JPEGs (evaluation transform).
+        spec: the student's spec without normalization (raw dequantized coefficients).
+
+    Returns:
+        ``{"mean": [...], "std": [...]}`` in the spec's channel order (y, cb, cr).
+    """
+    per_tensor: dict[str, list[np.ndarray]] = {t.name: [] for t in spec.tensors}
+    for p in photos:
+        for name, t in edge_dct.prepare(p, spec).items():
+            per_tensor[name].append(t.reshape(-1, t.shape[-1]))
+    mean, dev = [], []
+    for name in per_tensor:
+        values = np.concatenate(per_tensor[name]).astype(np.float64)
+        mean.append(values.mean(0))
+        dev.append(np.maximum(np.abs(values - mean[-1]).max(0), 1e-3))
+    return {"mean": [round(float(v), 4) for v in np.concatenate(mean)],
+            "std": [round(float(v), 4) for v in np.concatenate(dev)]}

@@ -25,7 +25,7 @@ Stages:
 
 AdamW with linear warm-up and cosine decay; bfloat16 mixed precision on a GPU. The input
 normalization (per-channel centre and largest deviation of the coefficients, as
-:func:`converters.default_model.channel_stats` motivates for int8 inputs) is fitted once per
+:func:`converters.calibration.channel_stats` motivates for int8 inputs) is fitted once per
 run on training photos and stored with the run; ``--init`` runs inherit it.
 
 The work directory holds ``ckpt-NNNNNNN/`` checkpoints (student weights, optimizer state,
@@ -57,6 +57,7 @@ from edge_dct.augment import Augmenter
 from edge_dct.prepare import Window, eval_window, oriented_size, prepare
 from edge_dct.spec import InputSpec
 
+from .calibration import channel_stats
 from .default_model import jpegs
 from .registry import get_config
 
@@ -194,33 +195,6 @@ def batches(photos: list[Path], spec: InputSpec, batch: int, start_step: int, se
             yield collate([f.result() for f in futures])
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def channel_stats(photos: list[Path], spec: InputSpec) -> dict[str, list[float]]:
-    """InputSpec ``normalize`` fitted on photos: per channel the mean and the largest deviation.
-
-    The largest deviation (not the standard deviation) scales every coefficient into
-    [-1, 1], so the int8 input keeps the heavy-tailed AC terms (see
-    :func:`converters.default_model.channel_stats`).
-
-    Args:
-        photos: JPEGs (evaluation transform).
-        spec: the student's spec without normalization (raw dequantized coefficients).
-
-    Returns:
-        ``{"mean": [...], "std": [...]}`` in the spec's channel order (y, cb, cr).
-    """
-    per_tensor: dict[str, list[np.ndarray]] = {t.name: [] for t in spec.tensors}
-    for p in photos:
-        for name, t in prepare(p, spec).items():
-            per_tensor[name].append(t.reshape(-1, t.shape[-1]))
-    mean, dev = [], []
-    for name in per_tensor:
-        values = np.concatenate(per_tensor[name]).astype(np.float64)
-        mean.append(values.mean(0))
-        dev.append(np.maximum(np.abs(values - mean[-1]).max(0), 1e-3))
-    return {"mean": [round(float(v), 4) for v in np.concatenate(mean)],
-            "std": [round(float(v), 4) for v in np.concatenate(dev)]}
 
 
 def training_photos(data: Path) -> list[Path]:
