@@ -225,3 +225,28 @@ def test_cli_classify() -> None:
     assert r.returncode == 2 and b"cannot read model" in r.stderr
     r = _cli("models")
     assert r.returncode == 0 and b"(default)" in r.stdout and b"ai_edge_litert" in r.stdout
+
+
+def test_backend_order_reports_broken_tflite_runtime(tmp_path, monkeypatch) -> None:
+    """Without ai_edge_litert, a tflite_runtime built for numpy 1.x is detected and named."""
+    from edge_dct import runtime
+
+    pkg = tmp_path / "tflite_runtime"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "interpreter.py").write_text(
+        "raise AttributeError('_ARRAY_API not found (module compiled against numpy 1.x)')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in list(sys.modules):
+        if name.startswith(("ai_edge_litert", "tflite_runtime")):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # "not installed"
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    runtime._backend.cache_clear()
+    try:
+        with pytest.raises(runtime.RuntimeUnavailableError) as err:
+            runtime.runtime_info()
+        text = str(err.value)
+        assert "ai_edge_litert" in text and "numpy" in text and "tflite_runtime" in text
+    finally:
+        runtime._backend.cache_clear()
