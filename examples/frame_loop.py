@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import time
 from typing import Iterable
 
 import edge_dct
+
+
+def add_stream_arguments(parser: argparse.ArgumentParser, source: str) -> None:
+    """Options every camera example shares: frame count, replay of a recording, model."""
+    parser.add_argument("--frames", type=int, default=0, help="frames to classify (0: all/forever)")
+    parser.add_argument("--replay", metavar="FILE",
+                        help=f"read a recorded MJPEG stream instead of {source} (- for stdin)")
+    parser.add_argument("--boundary", help="multipart boundary of the recording (default: find "
+                        "frames by their JPEG markers, which also skips multipart headers)")
+    parser.add_argument("--model", help="an edge_dct .tflite bundle (default: the embedded model)")
 
 
 def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: int = 0) -> int:

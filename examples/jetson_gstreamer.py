@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Iterator
 
-from frame_loop import classify_frames  # examples/frame_loop.py
+from frame_loop import add_stream_arguments, classify_frames  # examples/frame_loop.py
 from mjpeg_stream import iter_jpeg_frames  # examples/mjpeg_stream.py
 
 APPSINK = "appsink name=sink max-buffers=2 drop=true sync=false"
@@ -183,12 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline", help="a full gst-launch pipeline instead of the above")
     parser.add_argument("--backend", choices=["auto", "gi", "opencv"], default="auto",
                         help="how to pull frames from GStreamer (default: gi, else OpenCV)")
-    parser.add_argument("--frames", type=int, default=0, help="frames to classify (0: all/forever)")
-    parser.add_argument("--replay", metavar="FILE",
-                        help="read a recorded MJPEG stream instead of a camera (- for stdin)")
-    parser.add_argument("--boundary", help="multipart boundary of the recording (default: find "
-                        "frames by their JPEG markers)")
-    parser.add_argument("--model", help="an edge_dct .tflite bundle (default: the embedded model)")
+    add_stream_arguments(parser, "a camera")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
-from frame_loop import classify_frames  # examples/frame_loop.py
+from frame_loop import add_stream_arguments, classify_frames  # examples/frame_loop.py
 from mjpeg_stream import iter_jpeg_frames  # examples/mjpeg_stream.py
 
 NO_OPENCV = """error: cannot import OpenCV ({error}).
@@ -120,12 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="/dev/video0", help="V4L2 device (default /dev/video0)")
     parser.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     parser.add_argument("--fps", type=int, default=30, help="frame rate (default 30)")
-    parser.add_argument("--frames", type=int, default=0, help="frames to classify (0: all/forever)")
-    parser.add_argument("--replay", metavar="FILE",
-                        help="read a recorded MJPEG stream instead of the camera (- for stdin)")
-    parser.add_argument("--boundary", help="multipart boundary of the recording (default: find "
-                        "frames by their JPEG markers, which also skips multipart headers)")
-    parser.add_argument("--model", help="an edge_dct .tflite bundle (default: the embedded model)")
+    add_stream_arguments(parser, "the camera")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 

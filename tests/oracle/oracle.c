@@ -27,6 +27,14 @@ static void oracle_error_exit(j_common_ptr cinfo) {
 
 static void oracle_silent(j_common_ptr cinfo) { (void)cinfo; }
 
+/* An error manager that longjmps to e->jump with the message, and prints nothing. */
+static struct jpeg_error_mgr *oracle_errors(oracle_err *e) {
+  struct jpeg_error_mgr *mgr = jpeg_std_error(&e->pub);
+  e->pub.error_exit = oracle_error_exit;
+  e->pub.output_message = oracle_silent;
+  return mgr;
+}
+
 /*
  * Reads quantized coefficients with jpeg_read_coefficients.
  * dims receives [num_components, warnings, (height_in_blocks, width_in_blocks) x n].
@@ -37,9 +45,7 @@ int oracle_read_coefficients(const unsigned char *data, unsigned long size, shor
                              int *dims, char *msg) {
   struct jpeg_decompress_struct cinfo;
   oracle_err jerr;
-  cinfo.err = jpeg_std_error(&jerr.pub);
-  jerr.pub.error_exit = oracle_error_exit;
-  jerr.pub.output_message = oracle_silent;
+  cinfo.err = oracle_errors(&jerr);
   if (setjmp(jerr.jump)) {
     strcpy(msg, jerr.message);
     jpeg_destroy_decompress(&cinfo);
@@ -82,9 +88,7 @@ int oracle_encode(const unsigned char *pixels, int width, int height, int ncomp,
   oracle_err jerr;
   *out = NULL;
   *out_size = 0;
-  cinfo.err = jpeg_std_error(&jerr.pub);
-  jerr.pub.error_exit = oracle_error_exit;
-  jerr.pub.output_message = oracle_silent;
+  cinfo.err = oracle_errors(&jerr);
   if (setjmp(jerr.jump)) {
     strcpy(msg, jerr.message);
     jpeg_destroy_compress(&cinfo);
