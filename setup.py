@@ -33,6 +33,7 @@ def pkg_config(*args: str) -> list[str]:
 
 
 def extensions():
+    import numpy
     from Cython.Build import cythonize
 
     cflags = pkg_config("--cflags")
@@ -45,9 +46,10 @@ def extensions():
         link_args += san
     ext = Extension(
         "edge_dct._jpeg",
-        sources=["cython_ext/_jpeg.pyx", "cython_ext/edct_decode.c", "cython_ext/edct_exif.c",
-                 "cython_ext/edct_prepare.c", "cython_ext/edct_bundle.c"],
-        include_dirs=["cython_ext"],
+        sources=["cython_ext/_jpeg.pyx", "cython_ext/edct_decode.c", "cython_ext/edct_huffman.c",
+                 "cython_ext/edct_exif.c", "cython_ext/edct_prepare.c", "cython_ext/edct_bundle.c"],
+        include_dirs=["cython_ext", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         libraries=["m"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,

@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 import simplejpeg  # noqa: E402
 
 import edge_dct  # noqa: E402
+from edge_dct import _jpeg  # noqa: E402 - its entropy-path counters say which decoder ran
 
 try:
     from jpeg2dct.numpy import loads as jpeg2dct_loads  # PyPI "jpeg2dct-numpy"
@@ -77,6 +78,7 @@ class FileResult:
     subsampling: str
     progressive: bool
     seconds: dict[str, float | None] = field(default_factory=dict)
+    entropy: str = "?"  # read_dct's entropy decoder: builtin, libjpeg, or fallback (builtin gave up)
 
     @property
     def megapixels(self) -> float:
@@ -141,6 +143,15 @@ def time_calls(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str,
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def entropy_path(call: Callable[[], object]) -> tuple[str, object]:
+    """Which entropy decoder a read_dct call used (edge_dct's built-in one, libjpeg's, or
+    libjpeg's after the built-in one gave up), and what the call returned."""
+    before = _jpeg.entropy_path_counts()
+    out = call()
+    after = _jpeg.entropy_path_counts()
+    return next((p for p in after if after[p] != before[p]), "?"), out
+
+
 def time_file(path: Path, repeat: int) -> FileResult:
     """Times every contender on one file: one warm-up, then ``repeat`` interleaved rounds."""
     data = path.read_bytes()
@@ -149,7 +160,11 @@ def time_file(path: Path, repeat: int) -> FileResult:
     calls = {}
     for name, call in make_calls(data, info).items():
         try:
-            check_output(name, call(), info)
+            if name == "read_dct":
+                result.entropy, out = entropy_path(call)
+            else:
+                out = call()
+            check_output(name, out, info)
             calls[name] = call
         except Exception as e:  # noqa: BLE001 - a contender failing on a file is a result (n/a)
             print(f"  {name} failed on {path.name}: {type(e).__name__}: {e}", file=sys.stderr)
@@ -195,13 +210,15 @@ def _ms(seconds: float | None) -> str:
 
 def print_files(workload: str, results: list[FileResult]) -> None:
     """One compact row per file: size, sampling, baseline/progressive, median ms per contender."""
-    print(f"\n== {workload}: per-file medians (ms) ==")
-    header = f"{'file':<40} {'MP':>5} {'samp':>4} {'B/P':>3} " + " ".join(f"{c:>9}" for c in CONTENDERS)
+    print(f"\n== {workload}: per-file medians (ms); huff = read_dct's entropy decoder ==")
+    header = (f"{'file':<40} {'MP':>5} {'samp':>4} {'B/P':>3} {'huff':>8} "
+              + " ".join(f"{c:>9}" for c in CONTENDERS))
     print(header)
     for r in results:
         name = r.path.name if len(r.path.name) <= 40 else "..." + r.path.name[-37:]
         cells = " ".join(f"{_ms(r.seconds[c]):>9}" for c in CONTENDERS)
-        print(f"{name:<40} {r.megapixels:5.1f} {r.subsampling:>4} {'P' if r.progressive else 'B':>3} {cells}")
+        print(f"{name:<40} {r.megapixels:5.1f} {r.subsampling:>4} {'P' if r.progressive else 'B':>3} "
+              f"{r.entropy:>8} {cells}")
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -397,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "files": [
                 {"path": str(r.path), "width": r.width, "height": r.height, "subsampling": r.subsampling,
-                 "progressive": r.progressive, "seconds": r.seconds}
+                 "progressive": r.progressive, "entropy": r.entropy, "seconds": r.seconds}
                 for r in results
             ],
         }

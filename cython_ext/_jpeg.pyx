@@ -9,8 +9,7 @@ from libc.stdint cimport int16_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcpy, memset
 
 cimport edct
-
-import numpy as np
+cimport numpy as cnp
 
 from edge_dct.errors import (
     EdgeDctError,
@@ -31,6 +30,26 @@ _STATUS_ERRORS = {
 
 _COLOR_SPACES = ("unknown", "gray", "ycbcr", "rgb", "cmyk", "ycck")
 
+cnp.import_array()
+
+# Decodes per entropy path, for tests and benchmarks: counted under the GIL after each decode.
+cdef long _path_counts[4]
+_PATH_NAMES = {
+    edct.EDCT__PATH_NONE: "none",
+    edct.EDCT__PATH_LIBJPEG: "libjpeg",
+    edct.EDCT__PATH_BUILTIN: "builtin",  # edge_dct's Huffman decoder
+    edct.EDCT__PATH_FALLBACK: "fallback",  # it gave up; libjpeg decoded from the start
+}
+
+
+def entropy_path_counts():
+    """How many read_dct/prepare decodes took each entropy path so far."""
+    return {name: _path_counts[path] for path, name in _PATH_NAMES.items()}
+
+
+cdef inline void count_path(const edct.edct_decoder *dec) noexcept:
+    _path_counts[edct.edct__entropy_path(dec)] += 1
+
 
 cdef int err_check(int status, const edct.edct_error *err, str name) except -1:
     """Raises the typed exception for a failed C call; returns 0 on success."""
@@ -43,13 +62,23 @@ cdef int err_check(int status, const edct.edct_error *err, str name) except -1:
     raise cls(reason, name, err.offset if err.offset >= 0 else None)
 
 
+cdef inline cnp.ndarray empty_array(cnp.npy_intp d0, cnp.npy_intp d1, cnp.npy_intp d2,
+                                    int typenum):
+    """An uninitialized C-contiguous (d0, d1, d2) array, straight from the numpy C API."""
+    cdef cnp.npy_intp dims[3]
+    dims[0] = d0
+    dims[1] = d1
+    dims[2] = d2
+    return cnp.PyArray_EMPTY(3, dims, typenum, 0)
+
+
 cdef object quant_array(const uint16_t *tables, int n, size_t stride):
     """n tables of 64 values (stride apart, in uint16 units) as one (n, 8, 8) uint16 array."""
-    arr = np.empty((n, 8, 8), np.uint16)
-    cdef uint16_t[:, :, ::1] view = arr
+    cdef cnp.ndarray arr = empty_array(n, 8, 8, cnp.NPY_UINT16)
+    cdef uint16_t *out = <uint16_t *>cnp.PyArray_DATA(arr)
     cdef int i
     for i in range(n):
-        memcpy(&view[i, 0, 0], tables + i * stride, 64 * sizeof(uint16_t))
+        memcpy(out + 64 * i, tables + i * stride, 64 * sizeof(uint16_t))
     return arr
 
 
@@ -105,8 +134,8 @@ def read_header(const uint8_t[::1] data not None, str name, uint64_t max_pixels=
 
 def read_dct(const uint8_t[::1] data not None, str name, bint dequantize=True,
              bint strict=True, uint64_t max_pixels=DEFAULT_MAX_PIXELS,
-             int max_scans=DEFAULT_MAX_SCANS):
-    """Decodes every component's coefficients.
+             int max_scans=DEFAULT_MAX_SCANS, bint builtin=True):
+    """Decodes every component's coefficients (builtin=False: libjpeg's entropy decoder only).
 
     Returns:
         (info, planes, quant_tables, num_warnings, first_warning): info as in
@@ -116,23 +145,27 @@ def read_dct(const uint8_t[::1] data not None, str name, bint dequantize=True,
     """
     cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, strict)
     cdef edct.edct_error err
+    cdef const edct.edct_info *hdr = edct.edct_get_info(dec)
     cdef int16_t *ptrs[4]
     cdef uint16_t quant[4][64]
-    cdef int16_t[:, :, ::1] view
+    cdef cnp.ndarray plane
     cdef int status
     cdef int ci
     memset(ptrs, 0, sizeof(ptrs))
     memset(quant, 0, sizeof(quant))
     try:
-        info = info_dict(edct.edct_get_info(dec))
+        info = info_dict(hdr)
         planes = []
-        for ci, (hb, wb) in enumerate(info["blocks"]):
-            plane = np.empty((hb, wb, 64), np.int16)
-            view = plane
-            ptrs[ci] = &view[0, 0, 0]
+        for ci in range(hdr.num_components):
+            plane = empty_array(hdr.comp[ci].height_in_blocks, hdr.comp[ci].width_in_blocks, 64,
+                                cnp.NPY_INT16)
+            ptrs[ci] = <int16_t *>cnp.PyArray_DATA(plane)
             planes.append(plane)
+        if not builtin:
+            edct.edct__disable_builtin(dec)
         with nogil:
             status = edct.edct_decode_planes(dec, ptrs, dequantize, quant, &err)
+        count_path(dec)
         err_check(status, &err, name)
         tables = quant_array(&quant[0][0], len(planes), 64)
         warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
@@ -187,8 +220,10 @@ cdef class Workspace:
 
 def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint int8,
             tuple scales, tuple zero_points, window, bint hflip, bint orientation,
-            bint strict, uint64_t max_pixels, int max_scans, Workspace workspace=None):
-    """Maps a JPEG onto spec's grid, writing into `outputs` (C-contiguous arrays).
+            bint strict, uint64_t max_pixels, int max_scans, Workspace workspace=None,
+            bint builtin=True):
+    """Maps a JPEG onto spec's grid, writing into `outputs` (C-contiguous arrays);
+    builtin=False: libjpeg's entropy decoder only.
 
     Returns:
         (num_warnings, first_warning).
@@ -220,8 +255,11 @@ def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint
             w.x, w.y, w.width, w.height = window
             w.hflip = hflip
             wp = &w
+        if not builtin:
+            edct.edct__disable_builtin(dec)
         with nogil:
             status = edct.edct_prepare(dec, &s, wp, orientation, &out, ws, &err)
+        count_path(dec)
         err_check(status, &err, name)
         warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
         return err.num_warnings, warning

@@ -10,6 +10,10 @@
  * quantized coefficients are handed out MCU row by MCU row and no pixels are
  * ever reconstructed.  Multi-scan files (progressive, non-interleaved) are
  * buffered by libjpeg until the last scan, then streamed the same way.
+ * edct_decode_planes and edct_prepare decode the common case - one
+ * sequential 8-bit Huffman scan holding every component - with a faster
+ * built-in Huffman decoder (edct_huffman.c) that hands anything unusual
+ * back to libjpeg, so that results, warnings and errors stay libjpeg's.
  *
  * Coefficients are in natural (row-major) order inside a block:
  * k = 8*v + u, v = vertical and u = horizontal frequency (libjpeg's order,
@@ -134,9 +138,10 @@ edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *op
 const edct_info *edct_get_info(const edct_decoder *dec);
 
 /*
- * Entropy-decodes the whole image, handing every block to `consumer`.
- * Can be called once per decoder.  Returns EDCT_OK or an error status with
- * err filled.  Warnings seen (non-strict mode) are counted in err.
+ * Entropy-decodes the whole image, handing every block to `consumer`
+ * exactly once (always with libjpeg's decoder).  Can be called once per
+ * decoder.  Returns EDCT_OK or an error status with err filled.  Warnings
+ * seen (non-strict mode) are counted in err.
  */
 int edct_decode(edct_decoder *dec, const edct_consumer *consumer, edct_error *err);
 

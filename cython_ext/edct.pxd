@@ -114,3 +114,15 @@ cdef extern from "edct.h" nogil:
 
     int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size_t *offset,
                            size_t *length, edct_error *err)
+
+
+# Internal hooks (edct_internal.h) for tests: which entropy decoder ran, and forcing libjpeg's.
+cdef extern from "edct_internal.h" nogil:
+    enum edct__path:
+        EDCT__PATH_NONE
+        EDCT__PATH_LIBJPEG
+        EDCT__PATH_BUILTIN
+        EDCT__PATH_FALLBACK
+
+    int edct__entropy_path(const edct_decoder *dec)
+    void edct__disable_builtin(edct_decoder *dec)

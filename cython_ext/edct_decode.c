@@ -8,6 +8,11 @@
  * single-scan files this is libjpeg's one-pass path: one MCU in flight, no
  * whole-image buffer.  Every libjpeg error lands in on_error() and leaves
  * through one longjmp to the API function that was running.
+ *
+ * Decodes whose consumer tolerates a rerun (edct_decode_planes, prepare)
+ * first try the built-in Huffman decoder (edct_huffman.c) on files it
+ * covers, with libjpeg's parsed header; libjpeg's own decoder, untouched so
+ * far, takes over from the start if the built-in one meets anything unusual.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -63,6 +68,8 @@ struct edct_decoder {
   int hit_eof;            /* libjpeg ran past the end of the data */
   int decoded;
   const edct_consumer *consumer;
+  int builtin_disabled;   /* edct__disable_builtin: libjpeg decodes everything */
+  int path;               /* an edct__path: how the last decode went */
   int imcu_row;           /* iMCU row being delivered */
   int scale_shift[MAX_COMPONENTS]; /* log2 of each component's IDCT size */
   JSAMPARRAY rows[MAX_COMPONENTS];
@@ -392,7 +399,138 @@ static void consume_needed_scans(edct_decoder *d, const edct_consumer *cs) {
   jpeg_start_output(c, c->input_scan_number);
 }
 
-int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
+/* ---- the built-in Huffman decoder ------------------------------------------------ */
+
+/* Where edct_decode_planes wants the coefficients (see edct.h). */
+typedef struct planes_out {
+  int16_t *const *planes;
+  int dequantize;
+  uint16_t (*quant_out)[64];
+} planes_out;
+
+/* The quantization table of a component's blocks (libjpeg latches this one
+ * when the scan starts), NULL if missing. */
+static const JQUANT_TBL *quant_table(const struct jpeg_decompress_struct *c,
+                                     const jpeg_component_info *comp) {
+  int no = comp->quant_tbl_no;
+  return no >= 0 && no < NUM_QUANT_TBLS ? c->quant_tbl_ptrs[no] : NULL;
+}
+
+/* DHT table `no` (DC or AC), NULL if missing. */
+static const JHUFF_TBL *huff_tbl(const struct jpeg_decompress_struct *c, int is_dc, int no) {
+  if (no < 0 || no >= NUM_HUFF_TBLS) return NULL;
+  return is_dc ? c->dc_huff_tbl_ptrs[no] : c->ac_huff_tbl_ptrs[no];
+}
+
+/* Whether the file's only scan is the built-in decoder's case: one
+ * sequential 8-bit Huffman scan holding every component, at most
+ * D_MAX_BLOCKS_IN_MCU blocks per MCU, its data in our buffer from libjpeg's
+ * read position on, every table it uses defined.  (MJPEG frames without DHT
+ * qualify once jpeg_start_decompress has installed the standard tables.)
+ * Anything else, libjpeg decodes or refuses. */
+static int builtin_applies(const edct_decoder *d) {
+  const struct jpeg_decompress_struct *c = &d->cinfo;
+  if (c->progressive_mode || c->arith_code || c->data_precision != 8) return 0;
+  if (c->comps_in_scan != c->num_components || c->Ss != 0 || c->Se != DCTSIZE2 - 1 ||
+      c->Ah != 0 || c->Al != 0 || c->unread_marker != 0)
+    return 0;
+  const JOCTET *p = c->src->next_input_byte;
+  if (p < d->data || p > d->data + d->size ||
+      c->src->bytes_in_buffer != (size_t)(d->data + d->size - p))
+    return 0;
+  int blocks = 0;
+  for (int i = 0; i < c->comps_in_scan; i++) {
+    const jpeg_component_info *comp = c->cur_comp_info[i];
+    if (quant_table(c, comp) == NULL || huff_tbl(c, 1, comp->dc_tbl_no) == NULL ||
+        huff_tbl(c, 0, comp->ac_tbl_no) == NULL)
+      return 0;
+    blocks += c->comps_in_scan == 1 ? 1 : comp->h_samp_factor * comp->v_samp_factor;
+  }
+  return blocks <= D_MAX_BLOCKS_IN_MCU;
+}
+
+/* The decoding table of DHT slot `no` (DC or AC), built on first use into
+ * tables[] (DC slots 0-3, AC 4-7); NULL if the table is refused. */
+static const edct_huff_table *huff_table(const struct jpeg_decompress_struct *c,
+                                         edct_huff_table *tables, unsigned *built, int is_dc,
+                                         int no) {
+  int slot = is_dc ? no : NUM_HUFF_TBLS + no;
+  const JHUFF_TBL *h = huff_tbl(c, is_dc, no);
+  if (!(*built & 1u << slot)) {
+    if (!edct__huff_build(&tables[slot], h->bits, h->huffval, is_dc)) return NULL;
+    *built |= 1u << slot;
+  }
+  return &tables[slot];
+}
+
+static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
+
+/* Describes the scan for edct__huff_decode_scan, with libjpeg's MCU
+ * geometry (jdinput.c); 0 if a Huffman table is refused. */
+static int describe_scan(edct_decoder *d, const edct_consumer *consumer, const planes_out *out,
+                         edct_huff_table *tables, edct_scan *s) {
+  struct jpeg_decompress_struct *c = &d->cinfo;
+  int interleaved = c->comps_in_scan > 1;
+  unsigned built = 0;
+  memset(s, 0, sizeof *s);
+  s->data = c->src->next_input_byte;
+  s->end = d->data + d->size;
+  if (interleaved) {
+    s->mcus_per_row = ceil_div((long)c->image_width, (long)c->max_h_samp_factor * DCTSIZE);
+    s->mcu_rows = ceil_div((long)c->image_height, (long)c->max_v_samp_factor * DCTSIZE);
+  } else { /* one block per MCU */
+    s->mcus_per_row = (int)c->cur_comp_info[0]->width_in_blocks;
+    s->mcu_rows = (int)c->cur_comp_info[0]->height_in_blocks;
+  }
+  s->restart_interval = c->restart_interval;
+  s->num_comps = c->comps_in_scan;
+  s->planes = out ? out->planes : NULL;
+  s->dequantize = out ? out->dequantize : 0;
+  s->consumer = consumer;
+  for (int i = 0; i < c->comps_in_scan; i++) {
+    const jpeg_component_info *comp = c->cur_comp_info[i];
+    edct_scan_comp *sc = &s->comp[i];
+    sc->comp = comp->component_index;
+    sc->mcu_w = interleaved ? comp->h_samp_factor : 1;
+    sc->mcu_h = interleaved ? comp->v_samp_factor : 1;
+    sc->width_in_blocks = (int)comp->width_in_blocks;
+    sc->height_in_blocks = (int)comp->height_in_blocks;
+    sc->dc = huff_table(c, tables, &built, 1, comp->dc_tbl_no);
+    sc->ac = huff_table(c, tables, &built, 0, comp->ac_tbl_no);
+    sc->quant = quant_table(c, comp)->quantval;
+    sc->dc_only = frequency_limit(consumer, sc->comp) == 1;
+    if (sc->dc == NULL || sc->ac == NULL) return 0;
+  }
+  return 1;
+}
+
+/* Decodes the scan with the built-in decoder (builtin_applies holds);
+ * returns 1 when done: the file is then decoded exactly as libjpeg would
+ * have.  0: libjpeg decodes, from the start of the scan, as nothing of its
+ * state has moved. */
+static int decode_builtin(edct_decoder *d, const edct_consumer *consumer, const planes_out *out) {
+  edct_huff_table *tables = malloc(2 * NUM_HUFF_TBLS * sizeof *tables);
+  edct_scan scan;
+  int result = EDCT_SCAN_ANOMALY;
+  if (tables != NULL && describe_scan(d, consumer, out, tables, &scan))
+    result = edct__huff_decode_scan(&scan);
+  free(tables);
+  if (result == EDCT_SCAN_ABORTED) fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
+  d->path = result == EDCT_SCAN_DONE ? EDCT__PATH_BUILTIN : EDCT__PATH_FALLBACK;
+  if (result != EDCT_SCAN_DONE || out == NULL || out->quant_out == NULL) return result == EDCT_SCAN_DONE;
+  for (int i = 0; i < scan.num_comps; i++)
+    memcpy(out->quant_out[scan.comp[i].comp], scan.comp[i].quant, 64 * sizeof(uint16_t));
+  return 1;
+}
+
+/* ---- decode ------------------------------------------------------------------------ */
+
+/* The decode behind every entry point.  rerunnable: the consumer tolerates
+ * a rerun (edct__decode_rerunnable), so the built-in decoder may try first;
+ * out, when given, is where that decoder writes instead of calling the
+ * consumer (it must match what the consumer would have written). */
+static int decode(edct_decoder *d, const edct_consumer *consumer, int rerunnable,
+                  const planes_out *out, edct_error *err) {
   edct__clear_error(err);
   if (d == NULL || consumer == NULL || consumer->block == NULL) {
     set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no block consumer");
@@ -405,11 +543,24 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
   d->decoded = 1;
   d->err = err;
   d->consumer = consumer;
+  d->path = EDCT__PATH_LIBJPEG;
   struct jpeg_decompress_struct *c = &d->cinfo;
   if (setjmp(d->jerr.jump)) {
     jpeg_abort_decompress(c);
     d->err = NULL;
     return err ? err->status : EDCT_ERR_INVALID;
+  }
+  /* The scan data is next in the input, and what follows it up to EOI
+   * carries nothing the built-in decoder does not check: done means done.
+   * It runs before libjpeg sets up its own decoder, which it never needs then
+   * (for such files jpeg_start_decompress could not fail or warn). */
+  int builtin = rerunnable && consumer->end_row == NULL && !d->builtin_disabled;
+  if (builtin && builtin_applies(d)) {
+    builtin = 0;
+    if (decode_builtin(d, consumer, out)) {
+      d->err = NULL;
+      return EDCT_OK;
+    }
   }
   int early = 0;
   if (c->progressive_mode)
@@ -424,6 +575,11 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
   c->scale_denom = dc_only(c, consumer) ? 8 : 4;
   jpeg_start_decompress(c);
   if (early) consume_needed_scans(d, consumer);
+  if (builtin && builtin_applies(d) && decode_builtin(d, consumer, out)) { /* tables filled in */
+    jpeg_abort_decompress(c);
+    d->err = NULL;
+    return EDCT_OK;
+  }
 
   /* After output setup (which installs libjpeg's IDCTs): ours instead. */
   idct_module *idct = (idct_module *)c->idct;
@@ -453,13 +609,23 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
   return EDCT_OK;
 }
 
+int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
+  return decode(d, consumer, 0, NULL, err);
+}
+
+int edct__decode_rerunnable(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
+  return decode(d, consumer, 1, NULL, err);
+}
+
+int edct__entropy_path(const edct_decoder *d) { return d->path; }
+
+void edct__disable_builtin(edct_decoder *d) { d->builtin_disabled = 1; }
+
 /* ---- the plane consumer ----------------------------------------------------- */
 
 typedef struct planes_ctx {
-  int16_t *const *planes;
-  int dequantize;
+  planes_out out;
   int width_in_blocks[EDCT_MAX_COMPONENTS];
-  uint16_t (*quant_out)[64];
   /* per component: the table whose range was checked last, and whether all
    * its values are below 32768 (libjpeg keeps one table copy per component) */
   const uint16_t *checked_quant[EDCT_MAX_COMPONENTS];
@@ -508,8 +674,8 @@ static void dequantize_block(int16_t *restrict dst, const int16_t *restrict coef
 static int store_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
                        const uint16_t *quant) {
   planes_ctx *p = ctx;
-  int16_t *dst = p->planes[comp] + ((size_t)by * (size_t)p->width_in_blocks[comp] + bx) * 64;
-  if (p->dequantize) {
+  int16_t *dst = p->out.planes[comp] + ((size_t)by * (size_t)p->width_in_blocks[comp] + bx) * 64;
+  if (p->out.dequantize) {
     if (quant != p->checked_quant[comp]) {
       p->checked_quant[comp] = quant;
       p->narrow_quant[comp] = 1;
@@ -519,7 +685,7 @@ static int store_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
   }
   else
     memcpy(dst, coef, 64 * sizeof *dst);
-  if (p->quant_out != NULL && by == 0 && bx == 0) memcpy(p->quant_out[comp], quant, 128);
+  if (p->out.quant_out != NULL && by == 0 && bx == 0) memcpy(p->out.quant_out[comp], quant, 128);
   return 0;
 }
 
@@ -530,7 +696,7 @@ int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize
     set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no planes");
     return EDCT_ERR_ARGUMENT;
   }
-  planes_ctx ctx = {planes, dequantize, {0}, quant_out, {NULL}, {0}};
+  planes_ctx ctx = {{planes, dequantize, quant_out}, {0}, {NULL}, {0}};
   for (int ci = 0; ci < dec->info.num_components; ci++) {
     if (planes[ci] == NULL) {
       edct__clear_error(err);
@@ -540,7 +706,8 @@ int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize
     ctx.width_in_blocks[ci] = dec->info.comp[ci].width_in_blocks;
   }
   edct_consumer consumer = {&ctx, store_block, NULL, {0}};
-  return edct_decode(dec, &consumer, err);
+  /* A rerun rewrites every block; the built-in decoder writes the planes itself. */
+  return decode(dec, &consumer, 1, &ctx.out, err);
 }
 
 const char *edct_status_name(int status) {

@@ -14,4 +14,76 @@ int edct__fail(edct_error *err, int status, const char *fmt, ...)
 #endif
     ;
 
+/*
+ * edct_decode for consumers that tolerate a rerun: block() only overwrites
+ * that block's own output and end_row is NULL.  Such a decode may use the
+ * built-in Huffman decoder (edct_huffman.c), which on any anomaly gives up
+ * and lets libjpeg decode the image from the start, delivering every block
+ * again; the result is then exactly libjpeg's.
+ */
+int edct__decode_rerunnable(edct_decoder *dec, const edct_consumer *consumer, edct_error *err);
+
+/* Which entropy decoder the last decode of a decoder used (tests, benchmarks). */
+typedef enum edct__path {
+  EDCT__PATH_NONE = 0,     /* not decoded yet */
+  EDCT__PATH_LIBJPEG = 1,  /* libjpeg only (the file is outside the built-in decoder's scope) */
+  EDCT__PATH_BUILTIN = 2,  /* the built-in Huffman decoder, start to end */
+  EDCT__PATH_FALLBACK = 3  /* the built-in decoder gave up; libjpeg decoded from the start */
+} edct__path;
+int edct__entropy_path(const edct_decoder *dec);
+
+/* Forbids the built-in Huffman decoder for this decoder (tests compare both paths). */
+void edct__disable_builtin(edct_decoder *dec);
+
+/* ---- built-in Huffman decoder (edct_huffman.c) ----------------------------- */
+
+#define EDCT_HUFF_LOOKUP_BITS 10 /* measured best of 9-12: 4 KB tables, most codes resolved */
+
+/* Decoding tables of one DHT table; see edct_huffman.c for the lookup entries. */
+typedef struct edct_huff_table {
+  uint32_t lookup[1 << EDCT_HUFF_LOOKUP_BITS]; /* indexed by the next LOOKUP_BITS bits */
+  int32_t maxcode[17];   /* largest code of each length, -1 if none (codes > LOOKUP_BITS) */
+  int32_t valoffset[17]; /* symbols[] index of a code of that length, minus the code */
+  uint8_t symbols[256];
+} edct_huff_table;
+
+/* Builds t from a DHT's code counts (counts[l] codes of length l, l = 1..16)
+ * and symbols.  Returns 0 for a table libjpeg would refuse. */
+int edct__huff_build(edct_huff_table *t, const uint8_t counts[17], const uint8_t *symbols,
+                     int is_dc);
+
+/* One component of a scan, in scan order. */
+typedef struct edct_scan_comp {
+  int comp;                 /* component index: plane / consumer argument */
+  int mcu_w, mcu_h;         /* its blocks per MCU across and down */
+  int width_in_blocks, height_in_blocks; /* blocks kept; the rest is MCU padding */
+  const edct_huff_table *dc, *ac;
+  const uint16_t *quant;    /* the table handed to the consumer / multiplied into planes */
+  int dc_only;              /* consumer mode: only the DC term is read; AC terms are skipped */
+} edct_scan_comp;
+
+/* A single sequential Huffman scan holding every component of the frame. */
+typedef struct edct_scan {
+  const uint8_t *data;      /* first byte of entropy-coded data */
+  const uint8_t *end;       /* end of the input */
+  int mcus_per_row, mcu_rows;
+  unsigned restart_interval; /* MCUs per interval, 0 = none */
+  int num_comps;
+  edct_scan_comp comp[EDCT_MAX_COMPONENTS];
+  /* Where blocks go: planes[comp] (edct_decode_planes' layout), dequantized
+   * with quant when dequantize is set; or, with planes NULL, the consumer. */
+  int16_t *const *planes;
+  int dequantize;
+  const edct_consumer *consumer;
+} edct_scan;
+
+typedef enum edct_scan_result {
+  EDCT_SCAN_DONE = 0,    /* decoded; the scan data ends at an EOI marker */
+  EDCT_SCAN_ANOMALY = 1, /* something libjpeg might treat differently (or warn about) */
+  EDCT_SCAN_ABORTED = 2  /* the consumer asked to stop */
+} edct_scan_result;
+
+/* Decodes the scan; an edct_scan_result. */
+int edct__huff_decode_scan(const edct_scan *scan);
+
 #endif /* EDCT_INTERNAL_H */

@@ -1,7 +1,7 @@
 /*
  * edct_prepare.c - any JPEG onto a model's DCT grid, in the DCT domain.
  *
- * One streaming pass over the entropy decoder (edct_decode):
+ * One streaming pass over the entropy decoder (edct__decode_rerunnable):
  *   1. each block is dequantized and EXIF-oriented exactly (block position
  *      transposed/reversed, coefficients transposed and odd frequencies
  *      negated), then reduced to k x k samples by the k-point IDCT of its
@@ -254,6 +254,8 @@ static int init_plane(prep *p, int ci, const edct_window *w, int out_w, int out_
 
 /* ---- step 1: the block consumer -------------------------------------------- */
 
+/* Sets block (by, bx)'s reduced samples, never adds to them: a decode may
+ * deliver a block again (edct__decode_rerunnable). */
 static int reduce_block(void *ctx, int ci, int by, int bx, const int16_t *coef,
                         const uint16_t *quant) {
   prep *p = ctx;
@@ -574,7 +576,7 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
   edct_consumer consumer = {&p, reduce_block, NULL, {0}};
   for (int ci = 0; ci < info->num_components && ci < EDCT_MAX_COMPONENTS; ci++)
     consumer.frequencies[ci] = (uint8_t)(ci < p.ncomp ? p.pl[ci].k : 1);
-  status = edct_decode(dec, &consumer, err);
+  status = edct__decode_rerunnable(dec, &consumer, err);
   if (status != EDCT_OK) goto done;
   if (rgb) rgb_to_ycbcr(&p);
 

@@ -8,9 +8,12 @@
  *      the streaming contract of edct.h (blocks in range, in iMCU-row order,
  *      each delivered exactly once, all of them on success).
  * The byte in the middle of the input picks the modes, so mutations explore
- * all combinations while valid seeds stay valid.  edct_exif_orientation also
- * runs on the raw input.  Contract violations call abort() so that libFuzzer
- * records them as crashes.
+ * all combinations while valid seeds stay valid.  Decodes that may use the
+ * built-in Huffman decoder (edct_decode_planes, prepare) run a second time
+ * with libjpeg's decoder alone, and both must agree exactly: status,
+ * message, offset, warnings and, on success, every output value.
+ * edct_exif_orientation also runs on the raw input.  Contract violations
+ * call abort() so that libFuzzer records them as crashes.
  *
  * Build and run: see fuzz/README.md (make fuzz, make fuzz-run).
  */
@@ -20,10 +23,14 @@
 #include <string.h>
 
 #include "edct.h"
+#include "edct_internal.h"
 
 /* Keeps every run fast and bounded: 4 MP at most. */
 #define FUZZ_MAX_PIXELS (4ULL * 1000 * 1000)
 #define FUZZ_MAX_SCANS 64
+/* prepare's tensors: 16x16 grid, merged layout holds 64 + 128 channels */
+#define PREP_Y (16 * 16 * 192)
+#define PREP_CBCR (8 * 8 * 128)
 
 /* Reports a broken invariant and aborts (libFuzzer saves the input). */
 static void violation(const char *what) {
@@ -130,19 +137,41 @@ done:
   for (int c = 0; c < EDCT_MAX_COMPONENTS; c++) free(oc.seen[c]);
 }
 
-/* Decodes into exact-size planes; a second decode call must be refused. */
-static void decode_planes(edct_decoder *dec, const edct_info *info, int dequantize) {
-  planes p;
-  if (planes_alloc(&p, info)) {
-    uint16_t quant[EDCT_MAX_COMPONENTS][64];
-    edct_error err;
+/* What a decode reported, for comparing the two entropy decoders. */
+static void check_same_error(const edct_error *a, const edct_error *b) {
+  if (a->status != b->status || a->code != b->code || a->offset != b->offset ||
+      strcmp(a->message, b->message) != 0 || a->num_warnings != b->num_warnings ||
+      strcmp(a->first_warning, b->first_warning) != 0)
+    violation("built-in and libjpeg decoders disagree on status or warnings");
+}
+
+/* Decodes into exact-size planes; a second decode call must be refused.
+ * Then decodes again with libjpeg's decoder alone: same outcome. */
+static void decode_planes(edct_decoder *dec, const edct_info *info, int dequantize,
+                          edct_decoder *reference) {
+  planes p, q;
+  if (planes_alloc(&p, info) && planes_alloc(&q, info)) {
+    uint16_t quant[EDCT_MAX_COMPONENTS][64], ref_quant[EDCT_MAX_COMPONENTS][64];
+    edct_error err, ref_err;
     int status = edct_decode_planes(dec, p.ptr, dequantize, quant, &err);
     check_status(status);
     if (status != EDCT_OK && status != err.status) violation("status differs from err.status");
+    edct__disable_builtin(reference);
+    if (edct_decode_planes(reference, q.ptr, dequantize, ref_quant, &ref_err) != status)
+      violation("built-in and libjpeg decoders disagree on the status");
+    check_same_error(&err, &ref_err);
+    if (edct__entropy_path(reference) != EDCT__PATH_LIBJPEG) violation("libjpeg path not taken");
+    for (int c = 0; status == EDCT_OK && c < info->num_components; c++) {
+      size_t n = (size_t)info->comp[c].width_in_blocks * (size_t)info->comp[c].height_in_blocks;
+      if (memcmp(p.ptr[c], q.ptr[c], n * 64 * sizeof(int16_t)) != 0 ||
+          memcmp(quant[c], ref_quant[c], sizeof quant[c]) != 0)
+        violation("built-in and libjpeg decoders disagree on coefficients");
+    }
     if (edct_decode_planes(dec, p.ptr, dequantize, quant, &err) != EDCT_ERR_ARGUMENT)
       violation("second decode not refused");
   }
   planes_free(&p);
+  planes_free(&q);
 }
 
 /* One open + decode pass with the given options. */
@@ -162,16 +191,20 @@ static void run_pass(const uint8_t *data, size_t size, int strict, int dequantiz
   }
   const edct_info *info = edct_get_info(dec);
   check_info(info);
-  if (checked)
+  if (checked) {
     decode_checked(dec, info);
-  else
-    decode_planes(dec, info, dequantize);
+  } else {
+    edct_decoder *reference = edct_open(data, size, &opts, &err);
+    if (reference == NULL) violation("a second open of the same input failed");
+    decode_planes(dec, info, dequantize, reference);
+    edct_close(reference);
+  }
   edct_close(dec);
 }
 
-/* prepare(): the whole DCT-domain geometry path, with a spec and window from input bytes. */
-static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
-  static float y[16 * 16 * 192], cbcr[8 * 8 * 128]; /* merged: 64 + 128 channels */
+/* One prepare() into y/cbcr (zeroed first); builtin = 0 forces libjpeg's decoder. */
+static int prepare_once(const uint8_t *data, size_t size, uint8_t selector, int builtin,
+                        float *y, float *cbcr, edct_error *err) {
   static edct_workspace *ws;
   if (ws == NULL) ws = edct_workspace_new();
   edct_options opts;
@@ -179,9 +212,9 @@ static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
   opts.max_pixels = FUZZ_MAX_PIXELS;
   opts.max_scans = FUZZ_MAX_SCANS;
   opts.strict = selector & 4 ? 0 : 1;
-  edct_error err;
-  edct_decoder *dec = edct_open(data, size, &opts, &err);
-  if (dec == NULL) return;
+  edct_decoder *dec = edct_open(data, size, &opts, err);
+  if (dec == NULL) return -1;
+  if (!builtin) edct__disable_builtin(dec);
   edct_spec spec;
   memset(&spec, 0, sizeof spec);
   spec.grid_h = spec.grid_w = 16;
@@ -192,11 +225,30 @@ static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
     spec.num_channels[c] = 64;
     for (int i = 0; i < 64; i++) spec.channels[c][i] = (uint8_t)i;
   }
+  memset(y, 0, PREP_Y * sizeof *y);
+  memset(cbcr, 0, PREP_CBCR * sizeof *cbcr);
   edct_output out = {selector & 0x80 ? EDCT_INT8 : EDCT_FLOAT32, {y, cbcr}, {0.5f, 0.25f}, {3, -2}};
   edct_window w = {size % 17, size % 13, 1 + size % 301, 1 + size % 211, (int)(size & 1)};
-  int status = edct_prepare(dec, &spec, selector & 1 ? &w : NULL, 1, &out, ws, &err);
+  int status = edct_prepare(dec, &spec, selector & 1 ? &w : NULL, 1, &out, ws, err);
   check_status(status);
   edct_close(dec);
+  return status;
+}
+
+/* prepare(): the whole DCT-domain geometry path, with a spec and window from input bytes;
+ * built-in and libjpeg entropy decoders must give the same tensors. */
+static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
+  static float y[2][PREP_Y], cbcr[2][PREP_CBCR];
+  edct_error err, ref_err;
+  int status = prepare_once(data, size, selector, 1, y[0], cbcr[0], &err);
+  if (status >= 0) {
+    if (prepare_once(data, size, selector, 0, y[1], cbcr[1], &ref_err) != status)
+      violation("prepare: built-in and libjpeg decoders disagree on the status");
+    check_same_error(&err, &ref_err);
+    if (status == EDCT_OK && (memcmp(y[0], y[1], sizeof y[0]) != 0 ||
+                              memcmp(cbcr[0], cbcr[1], sizeof cbcr[0]) != 0))
+      violation("prepare: built-in and libjpeg decoders disagree on the tensors");
+  }
   size_t off, len;
   check_status(edct_find_metadata(data, size, "edge_dct", &off, &len, &err));
 }

@@ -584,6 +584,31 @@ def test_max_pixels_exceeded() -> None:
         read_header(SMALL_BASELINE, max_pixels=1000)
 
 
+def with_oversubscribed_ac_table(data: bytes) -> bytes:
+    """The file with four codes of its first AC Huffman table (a DHT segment of its own)
+    moved to length 1: four 1-bit codes, not a prefix code.  The segment keeps its size, so
+    the header parses."""
+    at = 2
+    while data[at + 1] != 0xC4 or data[at + 4] >> 4 != 1:  # DHT segment, AC class
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    counts = bytearray(data[at + 5:at + 21])
+    longest = max(i for i, c in enumerate(counts) if c >= 4)
+    counts[longest] -= 4
+    counts[0] += 4
+    return data[:at + 5] + bytes(counts) + data[at + 21:]
+
+
+def test_oversubscribed_huffman_table_is_refused() -> None:
+    """Found by the fuzzer: edge_dct's built-in Huffman decoder builds its tables before
+    libjpeg checks them, and once wrote past its lookup table for such a code set (clang's
+    UBSan flags it).  Both decoders now refuse it with libjpeg's error."""
+    bad = with_oversubscribed_ac_table(SMALL_BASELINE.read_bytes())
+    assert read_header(bad).width > 0
+    for strict in (True, False):
+        with pytest.raises(InvalidJpegError, match="Bogus Huffman table"):
+            read_dct(bad, strict=strict)
+
+
 PEAK_MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys, tracemalloc
     from edge_dct import read_dct

@@ -45,7 +45,8 @@ def _lib() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(so))
     lib.oracle_read_coefficients.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p,
                                              ctypes.POINTER(ctypes.c_int), ctypes.c_char_p]
-    lib.oracle_encode.argtypes = [ctypes.c_char_p] + [ctypes.c_int] * 10 + [
+    lib.oracle_encode.argtypes = [ctypes.c_char_p] + [ctypes.c_int] * 4 + [
+        ctypes.POINTER(ctypes.c_int)] + [ctypes.c_int] * 4 + [
         ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_ulong), ctypes.c_char_p]
     lib.oracle_free.argtypes = [ctypes.c_void_p]
     return lib
@@ -85,14 +86,16 @@ def read_coefficients(data: bytes) -> tuple[list[np.ndarray], int]:
 
 def encode(pixels: np.ndarray, *, quality: int = 85, sampling: tuple[int, int] = (2, 2),
            progressive: bool = False, arithmetic: bool = False, restart_interval: int = 0,
-           optimize: bool = False) -> bytes:
+           optimize: bool = False,
+           component_sampling: tuple[tuple[int, int], ...] | None = None) -> bytes:
     """Encodes pixels with libjpeg-turbo.
 
     Args:
-        pixels: uint8 array (H, W) for grayscale or (H, W, 3) RGB.
+        pixels: uint8 array (H, W) for grayscale, (H, W, 3) RGB or (H, W, 4) CMYK.
         quality: 1..100.
         sampling: Luma (h, v) sampling factors, 1..4 each; chroma is 1x1, so
             (2, 2) gives 4:2:0, (2, 1) 4:2:2, (1, 2) 4:4:0, (4, 1) 4:1:1.
+        component_sampling: Every component's (h, v) instead (overrides ``sampling``).
         progressive: Use libjpeg's simple progression script.
         arithmetic: Arithmetic instead of Huffman coding.
         restart_interval: MCUs between restart markers (0 = none).
@@ -108,7 +111,9 @@ def encode(pixels: np.ndarray, *, quality: int = 85, sampling: tuple[int, int] =
     out = ctypes.c_void_p()
     size = ctypes.c_ulong()
     msg = ctypes.create_string_buffer(256)
-    rc = lib.oracle_encode(px.tobytes(), w, h, ncomp, quality, sampling[0], sampling[1],
+    factors = component_sampling or (tuple(sampling),) + ((1, 1),) * (ncomp - 1)
+    samp = (ctypes.c_int * (2 * ncomp))(*[f for hv in factors for f in hv])
+    rc = lib.oracle_encode(px.tobytes(), w, h, ncomp, quality, samp,
                            int(progressive), int(arithmetic), restart_interval, int(optimize),
                            ctypes.byref(out), ctypes.byref(size), msg)
     if rc != 0:

@@ -76,13 +76,13 @@ int oracle_read_coefficients(const unsigned char *data, unsigned long size, shor
 }
 
 /*
- * Encodes 8-bit pixels (ncomp = 1 gray or 3 RGB) with libjpeg.
- * samp = luma (h, v) sampling factors (chroma stays 1x1); progressive, arith,
- * restart_interval (MCUs) and optimize select the coding.  *out is malloc'ed
- * (free with oracle_free).  Returns 0, or -1 with msg filled.
+ * Encodes 8-bit pixels (ncomp = 1 gray, 3 RGB or 4 CMYK) with libjpeg.
+ * samp = (h, v) sampling factors of each component in turn; progressive,
+ * arith, restart_interval (MCUs) and optimize select the coding.  *out is
+ * malloc'ed (free with oracle_free).  Returns 0, or -1 with msg filled.
  */
 int oracle_encode(const unsigned char *pixels, int width, int height, int ncomp, int quality,
-                  int h_samp, int v_samp, int progressive, int arith, int restart_interval,
+                  const int *samp, int progressive, int arith, int restart_interval,
                   int optimize, unsigned char **out, unsigned long *out_size, char *msg) {
   struct jpeg_compress_struct cinfo;
   oracle_err jerr;
@@ -101,11 +101,13 @@ int oracle_encode(const unsigned char *pixels, int width, int height, int ncomp,
   cinfo.image_width = (JDIMENSION)width;
   cinfo.image_height = (JDIMENSION)height;
   cinfo.input_components = ncomp;
-  cinfo.in_color_space = ncomp == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  cinfo.in_color_space = ncomp == 1 ? JCS_GRAYSCALE : ncomp == 4 ? JCS_CMYK : JCS_RGB;
   jpeg_set_defaults(&cinfo);
   jpeg_set_quality(&cinfo, quality, TRUE);
-  cinfo.comp_info[0].h_samp_factor = h_samp;
-  cinfo.comp_info[0].v_samp_factor = v_samp;
+  for (int ci = 0; ci < ncomp; ci++) {
+    cinfo.comp_info[ci].h_samp_factor = samp[2 * ci];
+    cinfo.comp_info[ci].v_samp_factor = samp[2 * ci + 1];
+  }
   cinfo.arith_code = arith ? TRUE : FALSE;
   cinfo.optimize_coding = optimize ? TRUE : FALSE;
   cinfo.restart_interval = (unsigned int)restart_interval;
