@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="builder override, Python literal values, e.g. --set grid=(14,14) --set num_classes=10",
     )
+    ex.add_argument("--calibration", metavar="DIR_OR_GLOB",
+                    help="int8 calibration photos (default: half of the shared corpus photos)")
+    ex.add_argument("--evaluation", metavar="DIR_OR_GLOB",
+                    help="photos for the fp32-vs-exported agreement (default: the other half)")
+    ex.add_argument("--count", type=int, default=300, help="photos sampled from each of those sets")
     ex.add_argument("--threads", type=int, nargs="*", default=[1], help="LiteRT threads to time (default: 1)")
     ex.add_argument("--no-gpu-check", action="store_true", help="skip the fp16 GPU-delegate compatibility analysis")
 
@@ -67,10 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 line += f"  [{prof.params / 1e6:.2f} M params, {prof.macs / 1e9:.3f} GMACs]"
             print(line)
     elif args.command == "export":
+        from .calibration import photo_set
+
         report = converters.export(
             args.model,
             args.out,
             quantize=args.quantize,
+            calibration=photo_set(args.calibration, args.count) if args.calibration else None,
+            evaluation=photo_set(args.evaluation, args.count, seed=1) if args.evaluation else None,
             overrides=dict(args.overrides),
             threads=tuple(args.threads),
             check_gpu=not args.no_gpu_check,

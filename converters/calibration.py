@@ -68,6 +68,30 @@ def dct_samples(paths: Sequence[str | Path | BinaryIO], spec: dict[str, Any]) ->
     return [edge_dct.prepare(p, sdk_spec) for p in paths]
 
 
+def spec_samples(paths: Sequence[str | Path | BinaryIO], input_shapes: dict[str, tuple[int, ...]],
+                 spec: dict[str, Any]) -> list[Sample]:
+    """Samples of any model from photos: Pillow pixels for pixel models, ``prepare`` for DCT ones."""
+    if spec["layout"] in ("rgb", "ycbcr"):
+        return photo_samples(paths, spec, input_shapes["image"][0])
+    return dct_samples(paths, spec)
+
+
+def photo_set(pattern: str, count: int, seed: int = 0) -> list[Path]:
+    """Up to ``count`` JPEGs (seeded sample, sorted) of a folder (recursive) or a glob pattern."""
+    import glob
+    import random
+
+    root = Path(pattern).expanduser()
+    if root.is_dir():
+        files = [p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg")]
+    else:
+        files = [Path(p) for p in glob.glob(str(root), recursive=True)]
+    if not files:
+        raise FileNotFoundError(f"no JPEG photos in {pattern}")
+    files.sort()
+    return sorted(random.Random(seed).sample(files, min(count, len(files))))
+
+
 def default_samples(
     input_shapes: dict[str, tuple[int, ...]], spec: dict[str, Any], n: int = 16
 ) -> tuple[list[Sample], list[Sample]]:
@@ -88,10 +112,7 @@ def default_samples(
     if not photos:
         raise FileNotFoundError("no photos in the corpus; pass calibration= and evaluation=")
     cal, ev = photos[0::2][:n], photos[1::2][:n]
-    if spec["layout"] in ("rgb", "ycbcr"):
-        size = input_shapes["image"][0]
-        return photo_samples(cal, spec, size), photo_samples(ev, spec, size)
-    return dct_samples(cal, spec), dct_samples(ev, spec)
+    return spec_samples(cal, input_shapes, spec), spec_samples(ev, input_shapes, spec)
 
 
 def channel_stats(photos: list[Path], spec: InputSpec) -> dict[str, list[float]]:

@@ -20,14 +20,14 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from .calibration import Sample, SampleSource, default_samples, iterate
+from .calibration import Sample, SampleSource, default_samples, iterate, spec_samples
 from .imagenet import imagenet_labels
 from .input_spec import resize_for_grid
 from .metadata import embed_metadata
@@ -273,13 +273,17 @@ def compare(model: keras.Model, tflite: bytes, samples: Iterable[Sample]) -> dic
     }
 
 
+def _is_photo_list(source: Any) -> bool:
+    return isinstance(source, (list, tuple)) and bool(source) and isinstance(source[0], (str, Path))
+
+
 def export(
     model_or_name: keras.Model | str,
     out_path: str | Path,
     *,
     quantize: str = "int8",
-    calibration: SampleSource | None = None,
-    evaluation: SampleSource | None = None,
+    calibration: SampleSource | Sequence[Path] | None = None,
+    evaluation: SampleSource | Sequence[Path] | None = None,
     overrides: dict[str, Any] | None = None,
     labels: list[str] | None = None,
     threads: tuple[int, ...] = (1,),
@@ -292,7 +296,8 @@ def export(
         out_path: the ``.tflite`` file to write.
         quantize: ``"fp32"``, ``"fp16"`` or ``"int8"``.
         calibration: int8 representative samples ``{input_name: float32 [1, ...]}`` (an
-            iterable, or a callable returning one). Default: corpus photos for pixel models,
+            iterable, or a callable returning one), or a list of photo paths turned into
+            samples the model's way (:func:`converters.calibration.spec_samples`). Default: corpus photos for pixel models,
             the same photos through ``edge_dct.prepare`` for DCT models (see :mod:`converters.calibration`).
         evaluation: samples disjoint from ``calibration`` for the agreement check (same
             defaults, the other half / another seed).
@@ -322,8 +327,12 @@ def export(
         ]
     if len(labels) != num_classes:
         raise ValueError(f"{len(labels)} labels for {num_classes} outputs")
+    shapes = input_shapes(model)
+    calibration, evaluation = (
+        (lambda paths=src: spec_samples(paths, shapes, spec)) if _is_photo_list(src) else src
+        for src in (calibration, evaluation))
     if calibration is None or evaluation is None:
-        default_cal, default_eval = default_samples(input_shapes(model), spec)
+        default_cal, default_eval = default_samples(shapes, spec)
         calibration = default_cal if calibration is None else calibration
         evaluation = default_eval if evaluation is None else evaluation
 

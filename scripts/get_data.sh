@@ -19,13 +19,26 @@ fetch() {  # owner/name commit folder
   mkdir -p "$dest"
   if [ -n "$mirror" ]; then
     git_dir="$mirror/${repo/\//+}/repo"
+    [ -d "$git_dir/.git" ] && git_dir="$git_dir/.git"  # a non-bare snapshot
   else
     git_dir="$work/.git-$3"
     [ -d "$git_dir" ] || git clone --bare --filter=blob:none "https://github.com/$repo" "$git_dir"
   fi
-  git --git-dir "$git_dir" archive "$commit" | tar -x -C "$dest"
+  # Some mirrors miss a blob: then extract what exists, file by file.
+  if ! git --git-dir "$git_dir" archive "$commit" 2>/dev/null | tar -x -C "$dest" 2>/dev/null; then
+    git --git-dir "$git_dir" ls-tree -r --name-only "$commit" | grep -iE '\.jpe?g$' |
+      while IFS= read -r f; do
+        mkdir -p "$dest/$(dirname "$f")"
+        git --git-dir "$git_dir" show "$commit:$f" >"$dest/$f" 2>/dev/null || rm -f "$dest/$f"
+      done
+  fi
   echo "$3: $(find "$dest" -type f -iname '*.jp*g' | wc -l) JPEGs from $repo@$commit"
 }
 
 # Imagenette: 10 ImageNet classes at 224x224; train/ calibrates, val/ evaluates.
 fetch thunderInfy/imagenette b850f030 imagenette
+# Unlabelled-for-ImageNet photo sets, used for distillation (issue #5); research use.
+fetch afroozsheikh/Intel-Image-Classifier 5b571f44 intel        # scenes ~150x150
+fetch chanakya2734/Image-classification-using-CNN bf746c6e catsdogs  # cats/dogs ~400x374
+fetch martinwestin/flower_classification c169e7e4 flowers      # flowers ~128x128
+fetch alexeygrigorev/clothing-dataset 7ed86a9 clothing          # phone photos ~400x533, CC0

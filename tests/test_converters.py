@@ -283,9 +283,18 @@ def exported_small(tmp_path_factory):
     keras.utils.set_random_seed(0)
     reports = {}
     for q in ("fp32", "int8"):
+        # int8: photo paths (what `python -m converters export --calibration DIR` passes),
+        # turned into samples the model's way; fp32: the default corpus samples.
+        photos = {}
+        if q == "int8":
+            from converters.calibration import photo_set
+            from converters.photos import corpus_dir
+
+            photos = {"calibration": photo_set(str(corpus_dir() / "clothing"), 6),
+                      "evaluation": photo_set(str(corpus_dir() / "clothing"), 9, seed=1)}
         reports[q] = converters.export(
             "upsampling", out / f"upsampling_{q}.tflite", quantize=q, overrides=small_overrides("upsampling"),
-            check_gpu=q == "fp32",
+            check_gpu=q == "fp32", **photos,
         )
     return reports
 
@@ -305,6 +314,7 @@ def test_int8_export_runs_with_int8_io(exported_small):
     r = exported_small["int8"]
     assert r.inputs["y"]["dtype"] == r.inputs["cbcr"]["dtype"] == "int8"
     assert r.inputs["y"]["scale"] > 0
+    assert r.eval_samples == 9
     assert r.top1_agreement >= 0.75
     assert r.mean_abs_logit_error <= 0.05 * r.logit_range
     assert r.size_bytes < os.path.getsize(exported_small["fp32"].path)

@@ -1,7 +1,8 @@
-"""converters.distill: crop geometry shared by student and teacher, checkpoint and resume.
+"""converters.targets / converters.distill / converters.torch_graph: the distillation path.
 
-A tiny configuration (8x8 grid, i.e. 64 px for the teacher, adapter width 32) on synthetic
-JPEGs laid out like Imagenette, so the whole file runs in well under a minute on 2 cores.
+Teacher targets computed once in LiteRT, crop geometry shared by student and teacher, the
+PyTorch twin of the Keras student, checkpoint and resume. A tiny configuration (8x8 grid,
+i.e. 64 px for the teacher, adapter width 32) on synthetic JPEGs laid out like Imagenette.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 cv2 = pytest.importorskip("cv2")
+torch = pytest.importorskip("torch")
 
-from converters import distill  # noqa: E402
+from converters import distill, targets  # noqa: E402
 from converters.dct_frontend import dct_to_rgb_input  # noqa: E402
-from edge_dct.augment import Augmenter  # noqa: E402
+from converters.registry import build  # noqa: E402
+from converters.torch_graph import TorchGraph, nchw, to_keras, to_torch  # noqa: E402
+from edge_dct.prepare import prepare  # noqa: E402
 
 from .conftest import synthetic_image  # noqa: E402
 
 GRID = 8
 TINY = ["--grid", str(GRID), "--adapter-width", "32", "--batch", "2", "--workers", "2",
+        "--threads", "2",
         "--prefetch", "2", "--stats-photos", "4", "--eval-photos", "4", "--log-every", "1",
         "--checkpoint-every", "1", "--eval-every", "100", "--warmup", "1"]
 
@@ -57,45 +62,106 @@ def exact_rgb(tensors: dict[str, np.ndarray], normalize: dict) -> np.ndarray:
     return np.asarray(model([tensors["y"], tensors["cbcr"]]))
 
 
+@pytest.fixture(scope="module")
+def target_dir(data: Path, tmp_path_factory) -> Path:
+    """Teacher targets of the synthetic photos: 2 variants at grid 8."""
+    work = tmp_path_factory.mktemp("targets")
+    args = ["--work", str(work), "--data", str(data), "--grid", str(GRID), "--variants", "2", "--chunk", "4"]
+    assert targets.main(args) == 0
+    return work
+
+
+def test_targets_complete_and_resume_is_a_no_op(data: Path, target_dir: Path) -> None:
+    t = targets.Targets(target_dir)
+    assert t.grid == GRID and t.done == [6, 6] and t.valid.all()
+    assert t.photos == [str(p.relative_to(data)) for p in distill.training_photos(data)]
+    before = np.array(t.logits)
+    assert targets.main(["--work", str(target_dir), "--data", str(data), "--grid", str(GRID),
+                         "--variants", "2"]) == 0
+    np.testing.assert_array_equal(np.array(targets.Targets(target_dir).logits), before)
+
+
+def test_targets_are_the_keras_teacher_on_the_stored_crop(data: Path, target_dir: Path) -> None:
+    import keras
+
+    t = targets.Targets(target_dir)
+    teacher = build(distill.TEACHER, image_size=8 * GRID)
+    view = keras.Model(teacher.input, [teacher.get_layer(distill.TEACHER_FEATURE).output, teacher.output])
+    for v in range(2):
+        for i in range(len(t.photos)):
+            raw = (data / t.photos[i]).read_bytes()
+            window, flip = targets.crop_of(raw, v, i, GRID)
+            assert tuple(t.window[v, i]) == pytest.approx(window) and bool(t.hflip[v, i]) == flip
+            image = distill.teacher_crop(distill.decode_rgb(raw), window, flip, 8 * GRID)
+            feature, logits = view.predict(image, verbose=0)
+            np.testing.assert_allclose(t.feature[v, i], feature[0], atol=0.02 + 2e-3 * np.abs(feature).max())
+            np.testing.assert_allclose(t.logits[v, i], logits[0], atol=0.02)
+
+
 def test_teacher_crop_matches_student_window(data: Path, tmp_path: Path) -> None:
     # Full size: no network runs here, and 224 px keeps resampling differences small.
     args = distill.parse_args(["--work", str(tmp_path), "--data", str(data), *TINY, "--grid", "28"])
-    spec = distill.resolve_spec(args, distill.training_photos(data))
-    photo = distill.training_photos(data)[1]
+    photos = distill.training_photos(data)
+    spec = distill.resolve_spec(args, photos)
+    raw = photos[1].read_bytes()
     flips = set()
-    for seed in range(12):
-        sample = distill.train_sample(photo, spec, seed)
-        again = Augmenter(spec, seed=seed)(photo.read_bytes())
-        assert sample.window == again.window and sample.hflip == again.hflip
-        assert sample.teacher.shape == (1, 224, 224, 3)
-        student_view = exact_rgb(sample.student, spec.normalize)
-        err = np.abs(student_view - sample.teacher).mean()
-        mirrored = np.abs(student_view - sample.teacher[:, :, ::-1]).mean()
-        assert err < 0.04, (seed, err)  # 5 grey levels: resampling differences only (~0.02)
-        assert err < 0.2 * mirrored, (seed, err, mirrored)
-        flips.add(sample.hflip)
+    for variant in range(12):
+        window, flip = targets.crop_of(raw, variant, 1, 28)
+        teacher = distill.teacher_crop(distill.decode_rgb(raw), window, flip, 224)
+        assert teacher.shape == (1, 224, 224, 3)
+        student_view = exact_rgb(prepare(raw, spec, window=window, hflip=flip), spec.normalize)
+        err = np.abs(student_view - teacher).mean()
+        mirrored = np.abs(student_view - teacher[:, :, ::-1]).mean()
+        assert err < 0.04, (variant, err)  # 5 grey levels: resampling differences only (~0.02)
+        assert err < 0.2 * mirrored, (variant, err, mirrored)
+        flips.add(flip)
     assert flips == {False, True}
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0_rgb", "efficientnet_lite0_dct_split64",
+                                  "efficientnet_lite0_dct_merged24"])
+def test_torch_twin_computes_the_keras_model(name: str) -> None:
+    import keras
+
+    model = build(name, **({"image_size": 64} if name.endswith("rgb") else {"grid": (8, 8), "adapter_width": 32}))
+    rng = np.random.default_rng(0)
+    inputs = {t.name: rng.standard_normal((2, *t.shape[1:])).astype(np.float32) for t in model.inputs}
+    graph = TorchGraph(model).eval()
+    to_torch(model, graph)
+    with torch.no_grad():
+        got = graph({k: nchw(v) for k, v in inputs.items()})[0].numpy()
+    want = np.asarray(model(inputs if len(inputs) > 1 else next(iter(inputs.values())), training=False))
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+    # and back: perturbed twin weights land in a fresh Keras model unchanged
+    with torch.no_grad():
+        for p in graph.parameters():
+            p.add_(0.01)
+    fresh = keras.models.clone_model(model)
+    to_keras(graph, fresh)
+    with torch.no_grad():
+        got = graph({k: nchw(v) for k, v in inputs.items()})[0].numpy()
+    want = np.asarray(fresh(inputs if len(inputs) > 1 else next(iter(inputs.values())), training=False))
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
 
 
 def read_log(work: Path) -> list[dict]:
     return [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
 
 
-def test_checkpoint_and_resume(data: Path, tmp_path: Path) -> None:
+def test_checkpoint_and_resume(data: Path, target_dir: Path, tmp_path: Path) -> None:
     work = tmp_path / "run"
-    common = ["--work", str(work), "--data", str(data), *TINY]
+    common = ["--work", str(work), "--data", str(data), "--targets", str(target_dir), *TINY]
     assert distill.main([*common, "--steps", "2"]) == 0
     assert [p.name for p in distill.checkpoints(work)] == ["ckpt-0000001", "ckpt-0000002"]
 
     args = distill.parse_args([*common, "--steps", "4"])
-    models = distill.build_models(args, mixed=False)
-    trainer = distill.Trainer(models, args)
-    assert distill.start_state(args, models, trainer) == 2
-    saved = distill.build_student(args, weights=None)
-    saved.load_weights(distill.checkpoints(work)[-1] / "student.weights.h5")
-    for a, b in zip(models.student.weights, saved.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert int(trainer.groups[0][0].iterations.numpy()) == 2
+    student = distill.Student(args)
+    trainer = distill.Trainer(student, args)
+    assert distill.start_state(args, student, trainer) == 2 and trainer.step == 2
+    saved = torch.load(distill.checkpoints(work)[-1] / "student.pt", weights_only=True)
+    for k, v in student.graph.state_dict().items():
+        torch.testing.assert_close(v, saved[k], rtol=0, atol=0)
+    assert trainer.optimizer.state_dict()["state"], "optimizer moments restored"
 
     assert distill.main([*common, "--steps", "4"]) == 0
     records = read_log(work)
@@ -109,11 +175,33 @@ def test_checkpoint_and_resume(data: Path, tmp_path: Path) -> None:
     assert any("eval" in r and 0 <= r["eval"]["top1_agreement"] <= 1 for r in records)
 
 
-def test_logits_stage_starts_from_feature_run(data: Path, tmp_path: Path) -> None:
+def test_feature_stage_trains_only_the_adapter(data: Path, target_dir: Path, tmp_path: Path) -> None:
+    args = distill.parse_args(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
+                               *TINY, "--steps", "3"])
+    student = distill.Student(args)
+    before = {k: v.clone() for k, v in student.graph.state_dict().items()}
+    assert distill.main(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
+                         *TINY, "--steps", "3"]) == 0
+    after = torch.load(distill.checkpoints(tmp_path)[-1] / "student.pt", weights_only=True)
+    changed = {k for k in after if not torch.equal(after[k], before[k])}
+    assert changed and all(k.startswith("layers.adapter_") for k in changed)
+
+
+def test_logits_stage_starts_from_feature_run_and_exports(data: Path, target_dir: Path, tmp_path: Path) -> None:
     feature, logits = tmp_path / "feature", tmp_path / "logits"
-    assert distill.main(["--work", str(feature), "--data", str(data), *TINY, "--steps", "1"]) == 0
-    assert distill.main(["--work", str(logits), "--data", str(data), *TINY, "--steps", "1",
+    common = ["--data", str(data), "--targets", str(target_dir), *TINY]
+    assert distill.main(["--work", str(feature), *common, "--steps", "1"]) == 0
+    assert distill.main(["--work", str(logits), *common, "--steps", "1",
                          "--stage", "logits", "--init", str(feature), "--feature-weight", "0.5"]) == 0
     assert (logits / "spec.json").read_text() == (feature / "spec.json").read_text()
     step = [r for r in read_log(logits) if "loss" in r][-1]
     assert np.isfinite(step["kl"]) and step["kl"] > 0 and step["feature_mse"] > 0
+
+    out = tmp_path / "student_int8.tflite"
+    assert distill.main(["--work", str(logits), *common, "--export", str(out), "--calibration", "3"]) == 0
+    report = json.loads((logits / "export.json").read_text())
+    assert report["fidelity"]["photos"] == 4 and 0 <= report["fidelity"]["int8_vs_fp32_top1_agreement"] <= 1
+    from edge_dct import Classifier
+
+    with Classifier.create_from_model_path(out, max_results=3) as c:
+        assert len(c.classify((data / "imagenette" / "val" / "n01440764" / "n01440764_0.jpg")).categories) == 3
