@@ -24,21 +24,16 @@ import argparse
 import json
 import random
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 import edge_dct
-from edge_dct.classifier import Classifier
 from edge_dct.spec import InputSpec, dct_spec
 
 from .calibration import channel_stats
 from .dct_frontend import efficientnet_lite0_dct_exact
 from .export import convert
-from .imagenet import imagenet_labels, imagenet_synsets
+from .imagenet import imagenet_labels
 from .metadata import embed_metadata
-from .registry import build
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCLUDE = ROOT.parent / "shared" / "data" / "exclude-from-training.txt"
@@ -57,68 +52,6 @@ def jpegs(root: Path, split: str) -> list[Path]:
     base = root / split
     files = [p for p in sorted(base.rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg")]
     return [p for p in files if str(p.relative_to(root)) not in skip]
-
-
-def teacher_input(path: Path) -> np.ndarray:
-    """The teacher's view of the same crop: full decode, area resize to 256, centre 224."""
-    import cv2
-
-    rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.float32)
-    info = edge_dct.read_header(path)
-    from edge_dct.prepare import eval_window
-
-    x, y, w, h = eval_window(dct_spec(), info.width, info.height)
-    sx, sy = 224 / w, 224 / h
-    rw, rh = round(info.width * sx), round(info.height * sy)
-    resized = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR)
-    left, top = round(x * sx), round(y * sy)
-    return ((resized[top:top + 224, left:left + 224] - 127.0) / 128.0)[None]
-
-
-def evaluate(bundle: Path, fp32_bundle: Path | None, photos: list[Path], labels_of: dict[str, int]) -> dict:
-    """Fidelity of the bundle to the fp32 teacher, and 1000-way top-1 where labels are known."""
-    teacher = build("efficientnet_lite0_rgb")
-    student = Classifier.create_from_model_path(bundle, max_results=5, num_threads=2)
-    twin = Classifier.create_from_model_path(fp32_bundle, max_results=1, num_threads=2) if fp32_bundle else None
-    agree = in_top5 = twin_agree = n = 0
-    correct = {"teacher": 0, "student": 0}
-    labelled = 0
-    start = time.time()
-    batch: list[Path] = []
-
-    def flush() -> None:
-        nonlocal agree, in_top5, twin_agree, n, labelled
-        logits = teacher.predict(np.concatenate([teacher_input(p) for p in batch]), verbose=0)
-        for p, t in zip(batch, logits.argmax(1)):
-            s = [c.index for c in student.classify(p).categories]
-            n += 1
-            agree += s[0] == t
-            in_top5 += int(t) in s
-            if twin is not None:
-                twin_agree += twin.classify(p).categories[0].index == s[0]
-            truth = labels_of.get(p.parent.name)
-            if truth is not None:
-                labelled += 1
-                correct["teacher"] += t == truth
-                correct["student"] += s[0] == truth
-        batch.clear()
-        print(f"  {n}/{len(photos)} photos, agreement {agree / n:.4f}, "
-              f"{time.time() - start:.0f} s", file=sys.stderr)
-
-    for p in photos:
-        batch.append(p)
-        if len(batch) == 64:
-            flush()
-    if batch:
-        flush()
-    out = {"photos": n, "top1_agreement": agree / n, "teacher_top1_in_student_top5": in_top5 / n}
-    if twin is not None:
-        out["int8_vs_fp32_top1_agreement"] = twin_agree / n
-    if labelled:
-        out["labelled"] = labelled
-        out["top1_teacher"] = correct["teacher"] / labelled
-        out["top1_student"] = correct["student"] / labelled
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,10 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     report = {"bundle": str(args.out), "size_bytes": args.out.stat().st_size,
               "calibration_photos": len(cal)}
     if args.eval:
+        from .distill import bundle_fidelity
+        from .targets import Teacher, teacher_bundles
+
         held = rng.sample(val, min(args.eval, len(val)))
         print(f"4/4 evaluating on {len(held)} held-back photos", file=sys.stderr)
-        synsets = {s: i for i, s in enumerate(imagenet_synsets())}
-        report["fidelity"] = evaluate(args.out, fp32, held, synsets)
+        teacher = Teacher(teacher_bundles(args.work, spec.grid[0]))
+        report["fidelity"] = bundle_fidelity(args.out, fp32, held, spec, teacher)
     (args.work / "report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     return 0
