@@ -205,3 +205,25 @@ def test_logits_stage_starts_from_feature_run_and_exports(data: Path, target_dir
 
     with Classifier.create_from_model_path(out, max_results=3) as c:
         assert len(c.classify((data / "imagenette" / "val" / "n01440764" / "n01440764_0.jpg")).categories) == 3
+
+
+def test_adapter_bn_tracks_batches_and_back_half_bn_stays_frozen(data: Path, target_dir: Path, tmp_path: Path) -> None:
+    args = distill.parse_args(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
+                               *TINY, "--stage", "logits"])
+    student = distill.Student(args)
+    student.train()
+    bns = {n: m for n, m in student.graph.layers.items() if isinstance(m, torch.nn.BatchNorm2d)}
+    adapter = [m for n, m in bns.items() if distill.is_adapter(n)]
+    tail = [m for n, m in bns.items() if not distill.is_adapter(n)]
+    assert adapter and tail
+    # Keras' 0.99 momentum would keep ~97% of the initial variance of 1 after 3 steps.
+    assert all(m.training and m.momentum == distill.ADAPTER_BN_MOMENTUM for m in adapter)
+    assert all(not m.training and not m.weight.requires_grad for m in tail)
+    before = [m.running_var.clone() for m in tail]
+    trainer = distill.Trainer(student, args)
+    t = targets.Targets(target_dir)
+    pool = distill.sample_pool(t)
+    spec = distill.resolve_spec(args, [data / p for p in t.photos])
+    batch = next(distill.batches(t, pool, data, spec, 2, 0, 0, 1, 1))
+    trainer(batch)
+    assert all(torch.equal(m.running_var, b) for m, b in zip(tail, before))
