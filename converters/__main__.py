@@ -44,8 +44,6 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--evaluation", metavar="DIR_OR_GLOB",
                     help="photos for the fp32-vs-exported agreement (default: the other half)")
     ex.add_argument("--count", type=int, default=300, help="photos sampled from each of those sets")
-    ex.add_argument("--ranges", choices=("mse", "minmax"), default="mse",
-                    help="int8 activation ranges: least quantization error (default) or calibration min..max")
     ex.add_argument("--threads", type=int, nargs="*", default=[1], help="LiteRT threads to time (default: 1)")
     ex.add_argument("--no-gpu-check", action="store_true", help="skip the fp16 GPU-delegate compatibility analysis")
 
@@ -83,7 +81,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             calibration=photo_set(args.calibration, args.count) if args.calibration else None,
             evaluation=photo_set(args.evaluation, args.count, seed=1) if args.evaluation else None,
             overrides=dict(args.overrides),
-            ranges=args.ranges,
             threads=tuple(args.threads),
             check_gpu=not args.no_gpu_check,
         )

@@ -78,7 +78,7 @@ def bench_model(
             calibration = None
             if q == "int8":
                 calibration, _ = default_samples(input_shapes(model), model_spec(model, config.input_spec), n=4)
-            tflite = convert(model, q, calibration, ranges="minmax")
+            tflite = convert(model, q, calibration)
             if path:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(tflite)

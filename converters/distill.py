@@ -646,10 +646,10 @@ def export_student(args: argparse.Namespace) -> int:
     args.export.parent.mkdir(parents=True, exist_ok=True)
     fp32_path = args.export.with_name(args.export.stem + "_fp32.tflite")
     fp32_path.write_bytes(embed_metadata(convert(model, "fp32"), meta))
-    int8 = convert(model, "int8", lambda: (prepare(p, spec) for p in photos), args.ranges)
+    int8 = convert(model, "int8", lambda: (prepare(p, spec) for p in photos))
     args.export.write_bytes(embed_metadata(int8, meta))
     report = {"bundle": str(args.export), "fp32_bundle": str(fp32_path), "size_bytes": args.export.stat().st_size,
-              "checkpoint": str(found[-1]), "calibration_photos": len(photos), "ranges": args.ranges}
+              "checkpoint": str(found[-1]), "calibration_photos": len(photos)}
     if args.eval_photos:
         held = held_out_photos(args.data, args.eval_photos)
         report["fidelity"] = bundle_fidelity(args.export, fp32_path, held, spec,
@@ -723,8 +723,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, default=170.0)
     p.add_argument("--export", type=Path, help="write the int8 bundle of the run's student and exit")
     p.add_argument("--calibration", type=int, default=300, help="training photos calibrating int8")
-    p.add_argument("--ranges", choices=("mse", "minmax"), default="mse",
-                   help="int8 activation ranges (see converters.quant_ranges)")
     return p.parse_args(argv)
 
 

@@ -26,17 +26,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
-from tensorflow.lite.python.convert import mlir_quantize
 
 from .calibration import Sample, SampleSource, default_samples, iterate, spec_samples
 from .imagenet import imagenet_labels
 from .input_spec import resize_for_grid
 from .metadata import embed_metadata
-from .quant_ranges import refine_ranges
 from .registry import build, get_config, list_models
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
-RANGES = ("mse", "minmax")
 
 
 @dataclasses.dataclass
@@ -128,8 +125,7 @@ def saved_model(model: keras.Model, directory: str | Path) -> None:
     archive.write_out(str(directory), verbose=False)
 
 
-def convert(model: keras.Model, quantize: str, calibration: SampleSource | None = None,
-            ranges: str = "mse") -> bytes:
+def convert(model: keras.Model, quantize: str, calibration: SampleSource | None = None) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer (no metadata).
 
     Args:
@@ -137,16 +133,12 @@ def convert(model: keras.Model, quantize: str, calibration: SampleSource | None 
         quantize: ``"fp32"``, ``"fp16"`` (fp16 weights, float32 I/O) or ``"int8"`` (full
             integer, int8 inputs and output).
         calibration: samples ``{input_name: float32 [1, ...]}``; required for ``"int8"``.
-        ranges: int8 activation ranges: ``"mse"`` (least quantization error,
-            :mod:`converters.quant_ranges`) or ``"minmax"`` (the calibrator's min..max).
 
     Returns:
         The ``.tflite`` bytes.
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
-    if ranges not in RANGES:
-        raise ValueError(f"ranges must be one of {RANGES}, not {ranges!r}")
     with tempfile.TemporaryDirectory() as tmp:
         saved_model(model, tmp)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
@@ -156,15 +148,13 @@ def convert(model: keras.Model, quantize: str, calibration: SampleSource | None 
         elif quantize == "int8":
             if calibration is None:
                 raise ValueError("int8 export needs calibration samples")
-            samples = [{k: np.asarray(v, np.float32) for k, v in s.items()} for s in iterate(calibration)]
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: iter(samples)
+            converter.representative_dataset = lambda: (
+                {k: np.asarray(v, np.float32) for k, v in s.items()} for s in iterate(calibration)
+            )
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter._experimental_calibrate_only = True  # quantized below, after the ranges
-            calibrated = converter.convert()
-            if ranges == "mse":
-                calibrated, _ = refine_ranges(calibrated, samples)
-            return mlir_quantize(calibrated, input_data_type=tf.int8, output_data_type=tf.int8)
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
         return converter.convert()
 
 
@@ -296,7 +286,6 @@ def export(
     evaluation: SampleSource | Sequence[Path] | None = None,
     overrides: dict[str, Any] | None = None,
     labels: list[str] | None = None,
-    ranges: str = "mse",
     threads: tuple[int, ...] = (1,),
     check_gpu: bool = True,
 ) -> ExportReport:
@@ -315,7 +304,6 @@ def export(
         overrides: builder overrides when ``model_or_name`` is a name.
         labels: class names; default ImageNet-1k for 1000-class ImageNet models, else
             ``class_0 ...``.
-        ranges: int8 activation ranges, ``"mse"`` or ``"minmax"`` (see :func:`convert`).
         threads: LiteRT thread counts to time; empty to skip timing.
         check_gpu: run the GPU-delegate compatibility analysis on the fp16 model (converting
             an fp16 copy when ``quantize`` is not ``"fp16"``).
@@ -348,7 +336,7 @@ def export(
         calibration = default_cal if calibration is None else calibration
         evaluation = default_eval if evaluation is None else evaluation
 
-    tflite = convert(model, quantize, calibration if quantize == "int8" else None, ranges)
+    tflite = convert(model, quantize, calibration if quantize == "int8" else None)
     tflite = embed_metadata(tflite, {**spec, "labels": labels})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
