@@ -174,6 +174,10 @@ def test_checkpoint_and_resume(data: Path, target_dir: Path, tmp_path: Path) -> 
     assert state["step"] == 4 and state["args"]["adapter_width"] == 32
     assert any("eval" in r and 0 <= r["eval"]["top1_agreement"] <= 1 for r in records)
 
+    # A resume that would silently train another model is refused, naming the argument.
+    with pytest.raises(SystemExit, match="adapter_width=32"):
+        distill.main([*common, "--steps", "5", "--adapter-width", "48"])
+
 
 def test_feature_stage_trains_only_the_adapter(data: Path, target_dir: Path, tmp_path: Path) -> None:
     args = distill.parse_args(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
@@ -227,3 +231,33 @@ def test_adapter_bn_tracks_batches_and_back_half_bn_stays_frozen(data: Path, tar
     batch = next(distill.batches(t, pool, data, spec, 2, 0, 0, 1, 1))
     trainer(batch)
     assert all(torch.equal(m.running_var, b) for m, b in zip(tail, before))
+
+
+def test_photo_split_holds_back_and_skips_excluded(tmp_path: Path, monkeypatch) -> None:
+    """Imagenette val/ and every 20th photo of the other sets are held back, never trained on;
+    files of the exclude list are in neither."""
+    from converters import default_model
+
+    for rel in ["imagenette/train/n1/a.jpg", "imagenette/train/n1/b.jpg", "imagenette/val/n1/c.jpg",
+                *(f"intel/buildings/{i:03d}.jpg" for i in range(45))]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("# overlap with the evaluation set\ntrain/n1/b.jpg\nbuildings/020.jpg\n")
+    monkeypatch.setattr(default_model, "EXCLUDE", exclude)
+
+    train = {str(p.relative_to(tmp_path)) for p in distill.training_photos(tmp_path)}
+    held = {str(p.relative_to(tmp_path)) for p in distill.held_out_photos(tmp_path, 1000)}
+    intel = [f"intel/buildings/{i:03d}.jpg" for i in range(45) if i != 20]
+    assert not train & held
+    assert held == {"imagenette/val/n1/c.jpg", *intel[::distill.HOLD_BACK_EVERY]}
+    assert train == {"imagenette/train/n1/a.jpg"} | (set(intel) - held)
+    assert "imagenette/train/n1/b.jpg" not in train | held and "intel/buildings/020.jpg" not in train | held
+
+
+def test_missing_data_and_checkpoints_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no training photos.*get_data.sh"):
+        targets.main(["--work", str(tmp_path / "t"), "--data", str(tmp_path / "none"), "--grid", str(GRID)])
+    with pytest.raises(SystemExit, match="no checkpoint under"):
+        distill.main(["--work", str(tmp_path / "run"), "--data", str(tmp_path), *TINY,
+                      "--export", str(tmp_path / "s.tflite")])
