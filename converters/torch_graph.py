@@ -6,6 +6,9 @@ TensorFlow and ~4-8x faster in PyTorch with channels-last tensors. The zoo stays
 Keras 3 (one definition, exported by :mod:`converters.export`); :class:`TorchGraph` interprets
 a functional Keras model layer by layer in PyTorch, and :func:`to_torch` / :func:`to_keras`
 copy weights (including BatchNormalization statistics) between the two by layer name.
+:func:`graph_plan` describes the model as plain data, from which a :class:`TorchGraph` is
+rebuilt without Keras (``TorchGraph(plan)``; :mod:`converters.qat` trains from such a package
+on machines that have only PyTorch).
 
 Supported layers are the ones the zoo's EfficientNet models use: ``InputLayer``, ``Conv2D`` and
 ``DepthwiseConv2D`` (TensorFlow ``SAME``/``VALID`` padding), ``BatchNormalization``, ``ReLU``,
@@ -34,26 +37,31 @@ def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
 class _Conv(nn.Module):
     """Keras ``Conv2D`` / ``DepthwiseConv2D`` (depth multiplier 1) with TF padding."""
 
-    def __init__(self, layer: Any, depthwise: bool):
+    def __init__(self, d: dict[str, Any]):
         super().__init__()
-        kh, kw = layer.kernel_size
-        self.stride = layer.strides[0]
-        cin = layer.input.shape[-1]
-        cout = cin if depthwise else layer.filters
+        kh, kw = d["kernel"]
+        self.stride = d["stride"]
         # Stride 1 SAME padding of an odd kernel is symmetric: the convolution pads itself.
         # Otherwise (stride 2) TF pads more after than before: F.pad in forward.
-        self.explicit_pad = layer.padding == "same" and self.stride > 1
-        own = (kh // 2, kw // 2) if layer.padding == "same" and not self.explicit_pad else 0
-        self.conv = nn.Conv2d(cin, cout, (kh, kw), self.stride, own,
-                              groups=cin if depthwise else 1, bias=layer.use_bias)
+        self.explicit_pad = d["padding"] == "same" and self.stride > 1
+        own = (kh // 2, kw // 2) if d["padding"] == "same" and not self.explicit_pad else 0
+        depthwise = d["kind"] == "DepthwiseConv2D"
+        self.conv = nn.Conv2d(d["cin"], d["cin"] if depthwise else d["cout"], (kh, kw), self.stride, own,
+                              groups=d["cin"] if depthwise else 1, bias=d["bias"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """The convolution, with the module's own kernel and bias or with ``weight``/``bias``
+        (same shapes; :mod:`converters.qat` passes folded, fake-quantized ones)."""
         if self.explicit_pad:
             kh, kw = self.conv.kernel_size
             top, bottom = _same_pad(x.shape[2], kh, self.stride)
             left, right = _same_pad(x.shape[3], kw, self.stride)
             x = F.pad(x, (left, right, top, bottom)).contiguous(memory_format=torch.channels_last)
-        return self.conv(x)
+        if weight is None:
+            return self.conv(x)
+        c = self.conv
+        return F.conv2d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups)
 
 
 class _Lambda(nn.Module):
@@ -67,32 +75,52 @@ class _Lambda(nn.Module):
         return self.fn(*xs)
 
 
-def _module(layer: Any) -> nn.Module:
-    """The PyTorch module standing for one Keras layer."""
+def describe(layer: Any) -> dict[str, Any]:
+    """Plain-data description of one Keras layer: what :func:`_module` needs to rebuild it."""
     kind = type(layer).__name__
+    d: dict[str, Any] = {"name": layer.name, "kind": kind, "sources": _sources(layer)}
+    cin = int(layer.input.shape[-1]) if not isinstance(layer.input, (list, tuple)) else None
     if kind in ("Conv2D", "DepthwiseConv2D"):
-        return _Conv(layer, kind == "DepthwiseConv2D")
+        d.update(kernel=list(layer.kernel_size), stride=int(layer.strides[0]), padding=layer.padding, cin=cin,
+                 cout=int(getattr(layer, "filters", None) or cin), bias=bool(layer.use_bias))
+    elif kind == "BatchNormalization":
+        d.update(cin=cin, eps=float(layer.epsilon), momentum=float(layer.momentum))
+    elif kind == "ReLU":
+        d.update(max_value=None if layer.max_value is None else float(layer.max_value))
+    elif kind == "UpSampling2D":
+        d.update(size=list(layer.size))
+    elif kind == "Dropout":
+        d.update(rate=float(layer.rate))
+    elif kind == "Dense":
+        d.update(cin=cin, units=int(layer.units))
+    return d
+
+
+def _module(d: dict[str, Any]) -> nn.Module:
+    """The PyTorch module standing for one described Keras layer."""
+    kind = d["kind"]
+    if kind in ("Conv2D", "DepthwiseConv2D"):
+        return _Conv(d)
     if kind == "BatchNormalization":
-        return nn.BatchNorm2d(layer.input.shape[-1], eps=layer.epsilon, momentum=1.0 - layer.momentum)
+        return nn.BatchNorm2d(d["cin"], eps=d["eps"], momentum=1.0 - d["momentum"])
     if kind == "ReLU":
-        top = layer.max_value
-        return _Lambda((lambda x: F.relu6(x)) if top == 6.0 else (lambda x: F.relu(x)))
+        return _Lambda((lambda x: F.relu6(x)) if d["max_value"] == 6.0 else (lambda x: F.relu(x)))
     if kind == "Add":
         return _Lambda(lambda *xs: sum(xs[1:], xs[0]))
     if kind == "Concatenate":
         return _Lambda(lambda *xs: torch.cat(xs, 1))
     if kind == "UpSampling2D":
-        factor = layer.size
+        factor = tuple(d["size"])
         return _Lambda(lambda x: F.interpolate(x, scale_factor=factor, mode="nearest"))
     if kind == "Identity":
         return _Lambda(lambda x: x)
     if kind == "GlobalAveragePooling2D":
         return _Lambda(lambda x: x.mean((2, 3)))
     if kind == "Dropout":
-        return nn.Dropout(layer.rate)
+        return nn.Dropout(d["rate"])
     if kind == "Dense":
-        return nn.Linear(layer.input.shape[-1], layer.units)
-    raise NotImplementedError(f"TorchGraph: no PyTorch form for Keras layer {layer.name} ({kind})")
+        return nn.Linear(d["cin"], d["units"])
+    raise NotImplementedError(f"TorchGraph: no PyTorch form for Keras layer {d['name']} ({kind})")
 
 
 def _sources(layer: Any) -> list[str]:
@@ -101,12 +129,36 @@ def _sources(layer: Any) -> list[str]:
     return [t._keras_history.operation.name for t in inputs]
 
 
+def graph_plan(model: Any, outputs: list[str] | None = None) -> dict[str, Any]:
+    """Plain-data plan of a functional Keras model (JSON-ready; rebuilds a :class:`TorchGraph`
+    without Keras, e.g. on a training machine that has only PyTorch).
+
+    Returns:
+        ``{"inputs": [names], "outputs": [names], "layers": [describe(layer), ...]}`` holding
+        the layers on a path to ``outputs`` (default the model's output), in model order.
+    """
+    outputs = outputs or [model.output._keras_history.operation.name]
+    by_name = {layer.name: layer for layer in model.layers}
+    needed, todo = set(), list(outputs)
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        if type(by_name[name]).__name__ != "InputLayer":
+            todo.extend(_sources(by_name[name]))
+    return {"inputs": [t._keras_history.operation.name for t in model.inputs], "outputs": outputs,
+            "layers": [describe(layer) for layer in model.layers
+                       if type(layer).__name__ != "InputLayer" and layer.name in needed]}
+
+
 class TorchGraph(nn.Module):
     """A functional Keras model executed in PyTorch.
 
     Args:
-        model: a functional ``keras.Model`` of supported layers.
-        outputs: layer names whose outputs :meth:`forward` returns, default the model's output.
+        model: a functional ``keras.Model`` of supported layers, or its :func:`graph_plan`.
+        outputs: layer names whose outputs :meth:`forward` returns, default the model's output
+            (ignored for a plan, which names its outputs).
 
     Call with ``{input name: NCHW float32 tensor}``; returns one tensor per name in ``outputs``
     (NCHW maps, ``[b, units]`` for dense layers).
@@ -114,29 +166,13 @@ class TorchGraph(nn.Module):
 
     def __init__(self, model: Any, outputs: list[str] | None = None):
         super().__init__()
-        self.inputs = [t._keras_history.operation.name for t in model.inputs]
-        self.outputs = outputs or [model.output._keras_history.operation.name]
+        self.plan = model if isinstance(model, dict) else graph_plan(model, outputs)
+        self.inputs, self.outputs = list(self.plan["inputs"]), list(self.plan["outputs"])
         self.steps: list[tuple[str, list[str]]] = []
         self.layers = nn.ModuleDict()
-        needed = self._needed(model)
-        for layer in model.layers:
-            if type(layer).__name__ == "InputLayer" or layer.name not in needed:
-                continue
-            self.layers[layer.name] = _module(layer)
-            self.steps.append((layer.name, _sources(layer)))
-
-    def _needed(self, model: Any) -> set[str]:
-        """Layers on a path to one of the requested outputs."""
-        by_name = {layer.name: layer for layer in model.layers}
-        needed, todo = set(), list(self.outputs)
-        while todo:
-            name = todo.pop()
-            if name in needed:
-                continue
-            needed.add(name)
-            if type(by_name[name]).__name__ != "InputLayer":
-                todo.extend(_sources(by_name[name]))
-        return needed
+        for d in self.plan["layers"]:
+            self.layers[d["name"]] = _module(d)
+            self.steps.append((d["name"], list(d["sources"])))
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         values = dict(inputs)
