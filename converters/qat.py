@@ -262,8 +262,11 @@ class Pool:
         parts: dict[str, list[np.ndarray]] = {}
         kind, normalize = "dct", (127.0, 128.0)
         for path in paths:
-            z = np.load(path)
-            kind = str(z["kind"])
+            try:
+                z = np.load(path)
+                kind = str(z["kind"])
+            except (OSError, ValueError, KeyError) as e:
+                raise ValueError(f"{path}: not a training pool written by Pool.save ({e})") from e
             if kind == "pixel":
                 normalize = tuple(float(v) for v in z["normalize"])
                 ends = np.cumsum(z["sizes"])
@@ -491,16 +494,29 @@ def make_pool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing(path: Path, how: str) -> Path:
+    """``path``, or a clear exit naming it and the command that writes it."""
+    if not path.is_file():
+        raise SystemExit(f"error: {path} does not exist ({how})")
+    return path
+
+
+def _package(work: Path) -> dict[str, Any]:
+    """The ``package.pt`` written by ``pool``."""
+    return torch.load(_existing(work / "package.pt", "run `python -m converters.qat pool` first"), weights_only=False)
+
+
 def train(args: argparse.Namespace) -> int:
     """``train``: fine-tune the package's twin on the pools under ``--work`` (PyTorch only)."""
-    package = torch.load(args.work / "package.pt", weights_only=False)
+    package = _package(args.work)
     graph = TorchGraph(package["plan"]).to(memory_format=torch.channels_last)
     graph.load_state_dict(package["state"])
     reference = None
     if args.init:  # continue an earlier fine-tuning; the reference stays the original model
         reference = graph
         graph = copy.deepcopy(graph)
-        graph.load_state_dict(torch.load(args.work / f"{args.init}.pt", weights_only=True))
+        graph.load_state_dict(torch.load(_existing(args.work / f"{args.init}.pt", "--init names no finished "
+                                                   "fine-tuning"), weights_only=True))
     grid = package["grid"]
     pools = sorted(args.work.glob("pool-*.npz"))
     if not pools:
@@ -534,12 +550,14 @@ def export_tuned(args: argparse.Namespace) -> int:
     from .metadata import embed_metadata
     from .torch_graph import to_keras
 
-    package = torch.load(args.work / "package.pt", weights_only=False)
+    package = _package(args.work)
+    tuned = torch.load(_existing(args.work / f"{args.name}.pt", f"no finished fine-tuning named {args.name!r}"),
+                       weights_only=True)
     model, spec, kind, source = _subject(argparse.Namespace(
         run=Path(package["source"]["run"]) if "run" in package["source"] else None,
         model=package["source"].get("model")))
     graph = TorchGraph(package["plan"])
-    graph.load_state_dict(torch.load(args.work / f"{args.name}.pt", weights_only=True))
+    graph.load_state_dict(tuned)
     fp32 = convert(model, "fp32") if kind == "dct" else None  # the original student, before the change
     to_keras(graph, model)
     shapes = input_shapes(model)

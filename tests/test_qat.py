@@ -152,6 +152,15 @@ def test_command_line_pool_train_resume_export(data: Path, target_dir: Path, tmp
     assert any(r.get("event") == "resume" and r["step"] == 2 for r in records)
     assert any("simulated_agreement" in r for r in records)
 
+    # --init continues from a finished fine-tuning; the reference stays the original model.
+    assert qat.main([*train, "--steps", "1", "--name", "second", "--init", "tuned"]) == 0
+    saved = torch.load(work / "second.ckpt.pt", weights_only=True)
+    tuned = torch.load(work / "tuned.pt", weights_only=True)
+    changed = [k for k, v in package["state"].items() if not torch.equal(tuned[k], v)]
+    assert changed
+    for k, v in package["state"].items():
+        torch.testing.assert_close(saved["reference"][k], v, rtol=0, atol=0)
+
     assert qat.main(["export", "--work", str(work), "--data", str(data), "--targets", str(target_dir),
                      "--count", "4"]) == 0
     report = json.loads((work / "tuned.export.json").read_text())
@@ -160,3 +169,23 @@ def test_command_line_pool_train_resume_export(data: Path, target_dir: Path, tmp
 
     with Classifier.create_from_model_path(report["bundle"], max_results=3) as c:
         assert len(c.classify(data / "imagenette" / "val" / "n01440764" / "n01440764_0.jpg").categories) == 3
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"package\.pt does not exist \(run `python -m converters.qat pool`"):
+        qat.main(["train", "--work", str(tmp_path), "--device", "cpu"])
+    with pytest.raises(SystemExit, match="package.pt does not exist"):
+        qat.main(["export", "--work", str(tmp_path)])
+    torch.save({"plan": {"inputs": [], "outputs": [], "layers": []}, "state": {}, "grid": {}}, tmp_path / "package.pt")
+    with pytest.raises(SystemExit, match="no pool-"):
+        qat.main(["train", "--work", str(tmp_path), "--device", "cpu"])
+    with pytest.raises(SystemExit, match="no finished fine-tuning named 'missing'"):
+        qat.main(["export", "--work", str(tmp_path), "--name", "missing"])
+    with pytest.raises(SystemExit, match="missing.pt does not exist"):
+        qat.main(["train", "--work", str(tmp_path), "--device", "cpu", "--init", "missing"])
+    (tmp_path / "pool-0.npz").write_bytes(b"not a pool")
+    with pytest.raises(ValueError, match="pool-0.npz: not a training pool"):
+        qat.Pool.load([tmp_path / "pool-0.npz"], {})
+    # Pixel pools hold the teacher's (x - 127) / 128 RGB crops: other pixel models are refused.
+    with pytest.raises(SystemExit, match="resnet50_ycbcr: pixel pools hold the teacher's RGB crops"):
+        qat.main(["pool", "--model", "resnet50_ycbcr", "--work", str(tmp_path / "w")])
