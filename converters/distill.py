@@ -64,6 +64,7 @@ from edge_dct.spec import InputSpec
 
 from .calibration import channel_stats
 from .default_model import jpegs
+from .intervals import wilson_interval
 from .registry import get_config
 from .targets import Teacher, Targets, teacher_bundles
 
@@ -680,7 +681,9 @@ def bundle_fidelity(bundle: Path, fp32_bundle: Path, photos: list[Path], spec: I
     teacher_logits, labels = np.stack(teacher_logits), synset_labels(photos)
     out = agreement(int8, teacher_logits, labels)
     out["fp32"] = agreement(fp32, teacher_logits, labels)
-    out["int8_vs_fp32_top1_agreement"] = float((int8[:, 0] == fp32[:, 0]).mean())
+    hits = int((int8[:, 0] == fp32[:, 0]).sum())
+    out["int8_vs_fp32_top1_agreement"] = hits / len(photos)
+    out["int8_vs_fp32_top1_ci95"] = list(wilson_interval(hits, len(photos)))
     return out
 
 

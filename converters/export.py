@@ -29,6 +29,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from .calibration import Sample, SampleSource, default_samples, iterate, spec_samples
 from .imagenet import imagenet_labels
+from .intervals import wilson_interval
 from .input_spec import resize_for_grid
 from .metadata import embed_metadata
 from .registry import build, get_config, list_models
@@ -48,6 +49,7 @@ class ExportReport:
         inputs: input name -> ``{"shape", "dtype", "scale", "zero_point"}`` of the bundle.
         eval_samples: samples compared (disjoint from the calibration samples).
         top1_agreement: fraction of samples whose argmax equals Keras fp32's.
+        top1_agreement_ci95: its 95% Wilson interval (:func:`converters.intervals.wilson_interval`).
         max_abs_logit_error: max |LiteRT logit - Keras logit| over all samples and classes.
         mean_abs_logit_error: mean of the same.
         logit_range: max - min of the Keras logits over the samples (scale of the errors).
@@ -64,6 +66,7 @@ class ExportReport:
     inputs: dict[str, dict[str, Any]]
     eval_samples: int = 0
     top1_agreement: float | None = None
+    top1_agreement_ci95: tuple[float, float] | None = None
     max_abs_logit_error: float | None = None
     mean_abs_logit_error: float | None = None
     logit_range: float | None = None
@@ -78,7 +81,8 @@ class ExportReport:
         ]
         if self.eval_samples:
             lines.append(
-                f"  vs Keras fp32 on {self.eval_samples} samples: top-1 agreement {self.top1_agreement:.1%}, "
+                f"  vs Keras fp32 on {self.eval_samples} samples: top-1 agreement {self.top1_agreement:.1%} "
+                f"(95% interval {self.top1_agreement_ci95[0]:.1%}-{self.top1_agreement_ci95[1]:.1%}), "
                 f"logit error max {self.max_abs_logit_error:.4g} / mean {self.mean_abs_logit_error:.4g} "
                 f"(logit range {self.logit_range:.4g})"
             )
@@ -255,7 +259,8 @@ def compare(model: keras.Model, tflite: bytes, samples: Iterable[Sample]) -> dic
     """Keras fp32 vs LiteRT logits on samples.
 
     Returns:
-        ``{"n", "top1_agreement", "max_abs", "mean_abs", "range"}``.
+        ``{"n", "top1_agreement", "top1_agreement_ci95", "max_abs", "mean_abs", "range"}``
+        (``top1_agreement_ci95``: ``[low, high]`` 95% Wilson interval).
     """
     runner = LiteRunner(tflite)
     ref, got = [], []
@@ -264,9 +269,11 @@ def compare(model: keras.Model, tflite: bytes, samples: Iterable[Sample]) -> dic
         got.append(runner(s)[0])
     ref, got = np.stack(ref), np.stack(got)
     err = np.abs(ref - got)
+    hits = int(np.sum(ref.argmax(1) == got.argmax(1)))
     return {
         "n": len(ref),
-        "top1_agreement": float(np.mean(ref.argmax(1) == got.argmax(1))),
+        "top1_agreement": hits / len(ref),
+        "top1_agreement_ci95": list(wilson_interval(hits, len(ref))),
         "max_abs": float(err.max()),
         "mean_abs": float(err.mean()),
         "range": float(ref.max() - ref.min()),
@@ -361,6 +368,7 @@ def export(
     stats = compare(model, tflite, iterate(evaluation))
     report.eval_samples = stats["n"]
     report.top1_agreement = stats["top1_agreement"]
+    report.top1_agreement_ci95 = tuple(stats["top1_agreement_ci95"])
     report.max_abs_logit_error = stats["max_abs"]
     report.mean_abs_logit_error = stats["mean_abs"]
     report.logit_range = stats["range"]

@@ -316,6 +316,9 @@ def test_int8_export_runs_with_int8_io(exported_small):
     assert r.inputs["y"]["scale"] > 0
     assert r.eval_samples == 9
     assert r.top1_agreement >= 0.75
+    low, high = r.top1_agreement_ci95
+    assert low <= r.top1_agreement <= high and high - low > 0.1  # 9 samples: a wide interval
+    assert "95% interval" in str(r)
     assert r.mean_abs_logit_error <= 0.05 * r.logit_range
     assert r.size_bytes < os.path.getsize(exported_small["fp32"].path)
 
