@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     be.add_argument("--quantize", nargs="+", choices=("fp32", "fp16", "int8"), default=["fp32", "int8"])
     be.add_argument("--runs", type=int, default=15, help="timed runs per configuration")
-    be.add_argument("--passes", type=int, default=3, help="passes over all models; each cell keeps its fastest")
+    be.add_argument("--passes", type=int, default=3, help="passes over all models; each cell is the median of the passes' medians")
     be.add_argument("--cache", type=Path, default=None, help="folder for converted models (reused when present)")
     return p
 

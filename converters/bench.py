@@ -2,7 +2,8 @@
 
 Each model is converted to fp32 and int8 (placeholder calibration is fine: latency does not
 depend on the ranges) and timed with ``ai_edge_litert``'s interpreter (XNNPACK) at 1 and 2
-threads, keeping the fastest of the timed runs (other processes share this machine's CPU).
+threads: the median of the timed runs of a pass, then the median over passes (passes interleave
+the models, so a moment when another process holds a core spoils one pass, not the cell).
 Speed-ups are ``latency(reference) / latency(model)``, the CPU analogue of the paper's
 ``FPS(model) / FPS(ResNet-50 RGB)``.
 """
@@ -10,6 +11,7 @@ Speed-ups are ``latency(reference) / latency(model)``, the CPU analogue of the p
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from pathlib import Path
 from typing import Sequence
 
@@ -83,7 +85,7 @@ def bench_model(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(tflite)
         for t in threads:
-            latency[(q, t)] = measure_latency(tflite, t, runs=runs, statistic="min")
+            latency[(q, t)] = measure_latency(tflite, t, runs=runs, statistic="median")
     return BenchRow(name, prof.params, prof.macs, latency)
 
 
@@ -125,8 +127,8 @@ def run_bench(
         cache: folder for the converted models (default ``work_dir()/bench``); converted files
             found there are reused.
         runs: timed runs per configuration and pass.
-        passes: passes over all models; each cell keeps its fastest pass, so a moment when
-            another process holds a core does not decide a cell.
+        passes: passes over all models; each cell is the median of its passes' medians, so
+            a moment when another process holds a core does not decide a cell.
         log: progress printer.
 
     Returns:
@@ -134,14 +136,16 @@ def run_bench(
     """
     cache = cache or work_dir() / "bench"
     rows: dict[str, BenchRow] = {}
+    measured: dict[str, dict[tuple[str, int], list[float]]] = {}
     for p in range(passes):
         for _, names in groups:
             for name in names:
                 row = bench_model(name, quantizations, threads, cache, runs)
-                if name in rows:
-                    row.latency_ms = {c: min(ms, rows[name].latency_ms[c]) for c, ms in row.latency_ms.items()}
-                rows[name] = row
                 log(f"  pass {p + 1} {name}: " + ", ".join(f"{q}/{t}T {ms:.1f} ms" for (q, t), ms in row.latency_ms.items()))
+                for c, ms in row.latency_ms.items():
+                    measured.setdefault(name, {}).setdefault(c, []).append(ms)
+                row.latency_ms = {c: statistics.median(v) for c, v in measured[name].items()}
+                rows[name] = row
     return "\n\n".join(
         format_table([rows[n] for n in names], reference, quantizations, threads) for reference, names in groups
     )

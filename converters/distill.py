@@ -662,7 +662,13 @@ def export_student(args: argparse.Namespace) -> int:
 
 def bundle_fidelity(bundle: Path, fp32_bundle: Path, photos: list[Path], spec: InputSpec,
                     teacher: Teacher) -> dict[str, Any]:
-    """The int8 bundle (and its fp32 twin) through ``edge_dct.Classifier`` against the teacher."""
+    """The int8 bundle (and its fp32 twin) through ``edge_dct.Classifier`` against the teacher.
+
+    Raises:
+        ValueError: ``photos`` is empty.
+    """
+    if not photos:
+        raise ValueError(f"bundle_fidelity: no photos to measure {bundle} on")
     from edge_dct import Classifier
 
     classifiers = [Classifier.create_from_model_path(b, max_results=5, num_threads=2)

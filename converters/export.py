@@ -261,12 +261,17 @@ def compare(model: keras.Model, tflite: bytes, samples: Iterable[Sample]) -> dic
     Returns:
         ``{"n", "top1_agreement", "top1_agreement_ci95", "max_abs", "mean_abs", "range"}``
         (``top1_agreement_ci95``: ``[low, high]`` 95% Wilson interval).
+
+    Raises:
+        ValueError: ``samples`` is empty.
     """
     runner = LiteRunner(tflite)
     ref, got = [], []
     for s in samples:
         ref.append(keras_logits(model, s)[0])
         got.append(runner(s)[0])
+    if not ref:
+        raise ValueError("compare: no samples to compare the bundle on")
     ref, got = np.stack(ref), np.stack(got)
     err = np.abs(ref - got)
     hits = int(np.sum(ref.argmax(1) == got.argmax(1)))

@@ -8,6 +8,7 @@ only with ``EDGE_DCT_SLOW_TESTS=1``. The default run converts a representative s
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -319,6 +320,8 @@ def test_int8_export_runs_with_int8_io(exported_small):
     low, high = r.top1_agreement_ci95
     assert low <= r.top1_agreement <= high and high - low > 0.1  # 9 samples: a wide interval
     assert "95% interval" in str(r)
+    with pytest.raises(ValueError, match="compare: no samples"):
+        compare(None, Path(r.path).read_bytes(), [])
     assert r.mean_abs_logit_error <= 0.05 * r.logit_range
     assert r.size_bytes < os.path.getsize(exported_small["fp32"].path)
 
@@ -393,3 +396,21 @@ def test_bench_table_format():
     table = format_table(rows, "resnet50_rgb", ["fp32", "int8"], [1]).splitlines()
     assert table[0].startswith("| model |") and "paper speed-up" in table[0]
     assert table[3].rstrip(" |").split(" | ")[5:8] == ["2.00", "1.00", "2.17 (451 FPS)"]
+
+
+def test_bench_cell_is_the_median_of_passes(monkeypatch):
+    """A pass spoiled by another process (50 ms) does not decide the cell; the median does."""
+    from converters import bench
+
+    per_pass = {"resnet50_rgb": iter([80.0, 200.0, 84.0]), "downsampling": iter([40.0, 42.0, 100.0])}
+
+    def timed(name, quantizations, threads, cache, runs):
+        return bench.BenchRow(name, 1, 1, {("fp32", 1): next(per_pass[name])})
+
+    monkeypatch.setattr(bench, "bench_model", timed)
+    lines: list[str] = []
+    table = bench.run_bench([("resnet50_rgb", ["resnet50_rgb", "downsampling"])], ["fp32"], [1],
+                            cache=Path("unused"), passes=3, log=lines.append).splitlines()
+    cells = [row.rstrip(" |").split(" | ") for row in table[2:]]
+    assert [c[3] for c in cells] == ["84.0", "42.0"] and cells[1][4] == "2.00"
+    assert len(lines) == 6 and "200.0 ms" in lines[2]  # each pass logs its own measurement

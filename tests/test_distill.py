@@ -261,3 +261,5 @@ def test_missing_data_and_checkpoints_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no checkpoint under"):
         distill.main(["--work", str(tmp_path / "run"), "--data", str(tmp_path), *TINY,
                       "--export", str(tmp_path / "s.tflite")])
+    with pytest.raises(ValueError, match=r"bundle_fidelity: no photos to measure .*s\.tflite"):
+        distill.bundle_fidelity(tmp_path / "s.tflite", tmp_path / "f.tflite", [], None, None)
