@@ -1,12 +1,26 @@
-"""Command line: ``python -m converters {list,export,bench} ...``."""
+"""Command line: ``python -m converters COMMAND ...``.
+
+Zoo and export: ``list``, ``export``, ``bench``. Training (each forwards to its module's own
+command line, ``python -m converters COMMAND --help``): ``targets``, ``distill``, ``qat``,
+``default-model``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+TRAINING_COMMANDS = {
+    "targets": ("converters.train.targets", "the teacher's answers on every training crop, once"),
+    "distill": ("converters.train.distill", "distil the RGB teacher into a DCT student; --export a run"),
+    "qat": ("converters.train.qat", "quantization-aware fine-tuning: pool, train, export"),
+    "default-model": ("converters.train.default_model", "rebuild the embedded default model"),
+}
+"""Command -> (module whose ``main(argv)`` runs it, help line)."""
 
 
 def _override(text: str) -> tuple[str, Any]:
@@ -20,8 +34,11 @@ def _override(text: str) -> tuple[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m converters", description="edge_dct model zoo, export and benchmarks.")
+    p = argparse.ArgumentParser(prog="python -m converters",
+                                description="edge_dct model zoo, training, export and benchmarks.")
     sub = p.add_subparsers(dest="command", required=True)
+    for name, (_, help_line) in TRAINING_COMMANDS.items():
+        sub.add_parser(name, help=help_line, add_help=False)
 
     ls = sub.add_parser("list", help="list registered models")
     ls.add_argument("--profile", action="store_true", help="also build each model and print params and MACs")
@@ -48,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--no-gpu-check", action="store_true", help="skip the fp16 GPU-delegate compatibility analysis")
 
     be = sub.add_parser("bench", help="LiteRT speed table of the zoo vs the paper's FPS ratios")
-    be.add_argument("--group", choices=("resnet", "lite0", "all"), default="all")
+    be.add_argument("--group", nargs="+", default=None, metavar="GROUP",
+                    help="speed groups of the registry (`list` shows them; default: all)")
     be.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     be.add_argument("--quantize", nargs="+", choices=("fp32", "fp16", "int8"), default=["fp32", "int8"])
     be.add_argument("--runs", type=int, default=15, help="timed runs per configuration")
@@ -59,20 +77,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TRAINING_COMMANDS:
+        return importlib.import_module(TRAINING_COMMANDS[argv[0]][0]).main(argv[1:])
     args = _parser().parse_args(argv)
     import converters
+    from converters.zoo.registry import accepted_overrides
 
     if args.command == "list":
         for name in converters.list_models():
             cfg = converters.get_config(name)
             line = f"{name:32s} inputs={','.join(cfg.input_names):8s} {cfg.description}"
-            line += f"  (overrides: {', '.join(converters.registry.accepted_overrides(name))})"
+            if cfg.speed_group:
+                line += f"  [speed group {cfg.speed_group}{', baseline' if cfg.baseline else ''}]"
+            line += f"  (overrides: {', '.join(accepted_overrides(name))})"
             if args.profile:
                 prof = converters.profile(name)
                 line += f"  [{prof.params / 1e6:.2f} M params, {prof.macs / 1e9:.3f} GMACs]"
             print(line)
     elif args.command == "export":
-        from .calibration import photo_set
+        from .data.photos import photo_set
 
         report = converters.export(
             args.model,
@@ -86,14 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(report)
     else:
-        from .bench import LITE0_MODELS, RESNET_MODELS, run_bench
+        from .ship.speed_table import run_bench
 
-        groups = []
-        if args.group in ("resnet", "all"):
-            groups.append(("resnet50_rgb", RESNET_MODELS))
-        if args.group in ("lite0", "all"):
-            groups.append(("efficientnet_lite0_rgb", LITE0_MODELS))
-        print(run_bench(groups, args.quantize, args.threads, args.cache, args.runs, args.passes))
+        try:
+            print(run_bench(args.group, args.quantize, args.threads, args.cache, args.runs, args.passes))
+        except KeyError as e:
+            raise SystemExit(f"error: {e.args[0]}") from None
     return 0
 
 

@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """edge_dct._jpeg: thin wrapper over the edct C core.
 
-Everything here is private; edge_dct.jpeg builds the public API on top.
-Every C status goes through err_check(), the one place C errors become
-Python exceptions.
+Everything here is private; edge_dct.jpeg and edge_dct.bundle build the public API on
+top.  Every C status goes through err_check(), the one place C errors become Python
+exceptions (edge_dct.errors), chosen by status and by what was read (a JPEG or a model).
 """
 from libc.stdint cimport int16_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -13,19 +13,33 @@ cimport numpy as cnp
 
 from edge_dct.errors import (
     EdgeDctError,
+    ErrorCode,
     ImageTooLargeError,
+    InvalidArgumentError,
     InvalidJpegError,
+    MetadataNotFoundError,
+    ModelError,
+    OutOfMemoryError,
     UnsupportedJpegError,
 )
 
 DEFAULT_MAX_PIXELS = edct.EDCT_DEFAULT_MAX_PIXELS
 DEFAULT_MAX_SCANS = edct.EDCT_DEFAULT_MAX_SCANS
+METADATA_NAME = edct.EDCT_METADATA_NAME.decode()
 
-_STATUS_ERRORS = {
+# C status -> exception, when reading a JPEG and when reading a model (edct_find_metadata).
+_JPEG_ERRORS = {
     edct.EDCT_ERR_INVALID: InvalidJpegError,
     edct.EDCT_ERR_UNSUPPORTED: UnsupportedJpegError,
     edct.EDCT_ERR_TOO_LARGE: ImageTooLargeError,
-    edct.EDCT_ERR_NOMEM: MemoryError,
+    edct.EDCT_ERR_NOMEM: OutOfMemoryError,
+    edct.EDCT_ERR_ARGUMENT: InvalidArgumentError,
+}
+_MODEL_ERRORS = {
+    edct.EDCT_ERR_INVALID: ModelError,
+    edct.EDCT_ERR_UNSUPPORTED: MetadataNotFoundError,  # no such entry: not an edge_dct bundle
+    edct.EDCT_ERR_NOMEM: OutOfMemoryError,
+    edct.EDCT_ERR_ARGUMENT: InvalidArgumentError,
 }
 
 _COLOR_SPACES = ("unknown", "gray", "ycbcr", "rgb", "cmyk", "ycck")
@@ -51,15 +65,30 @@ cdef inline void count_path(const edct.edct_decoder *dec) noexcept:
     _path_counts[edct.edct__entropy_path(dec)] += 1
 
 
-cdef int err_check(int status, const edct.edct_error *err, str name) except -1:
-    """Raises the typed exception for a failed C call; returns 0 on success."""
+cdef int err_check(int status, const edct.edct_error *err, str name,
+                   bint model=False) except -1:
+    """Raises the typed exception for a failed C call; returns 0 on success.
+
+    Args:
+        status: The edct_status the call returned.
+        err: The edct_error it filled.
+        name: The source, named in the message.
+        model: The input was a model (.tflite) rather than a JPEG.
+    """
     if status == edct.EDCT_OK:
         return 0
     reason = err.message.decode("utf-8", "replace") or edct.edct_status_name(status).decode()
-    cls = _STATUS_ERRORS.get(status, EdgeDctError)
-    if cls is MemoryError:
-        raise MemoryError(f"{name}: {reason}")
-    raise cls(reason, name, err.offset if err.offset >= 0 else None)
+    # EDCT_ERR_ABORTED (only C consumers abort) has no subclass of its own
+    cls = (_MODEL_ERRORS if model else _JPEG_ERRORS).get(status, EdgeDctError)
+    code = ErrorCode.ABORTED if status == edct.EDCT_ERR_ABORTED else None
+    raise cls(reason, name, err.offset if err.offset >= 0 else None, code=code)
+
+
+cdef tuple warning_report(const edct.edct_error *err):
+    """(num_warnings, first_warning or None) of a successful call; edge_dct.errors.warn_decoded
+    turns it into the EdgeDctWarning."""
+    first = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
+    return err.num_warnings, first
 
 
 cdef inline cnp.ndarray empty_array(cnp.npy_intp d0, cnp.npy_intp d1, cnp.npy_intp d2,
@@ -168,8 +197,7 @@ def read_dct(const uint8_t[::1] data not None, str name, bint dequantize=True,
         count_path(dec)
         err_check(status, &err, name)
         tables = quant_array(&quant[0][0], len(planes), 64)
-        warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
-        return info, planes, tables, err.num_warnings, warning
+        return (info, planes, tables) + warning_report(&err)
     finally:
         edct.edct_close(dec)
 
@@ -212,7 +240,7 @@ cdef class Workspace:
     def __cinit__(self):
         self.ws = edct.edct_workspace_new()
         if self.ws == NULL:
-            raise MemoryError("edct_workspace_new")
+            raise OutOfMemoryError("cannot allocate prepare() scratch memory (edct_workspace_new)")
 
     def __dealloc__(self):
         edct.edct_workspace_free(self.ws)
@@ -261,24 +289,29 @@ def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint
             status = edct.edct_prepare(dec, &s, wp, orientation, &out, ws, &err)
         count_path(dec)
         err_check(status, &err, name)
-        warning = err.first_warning.decode("utf-8", "replace") if err.num_warnings else None
-        return err.num_warnings, warning
+        return warning_report(&err)
     finally:
         edct.edct_close(dec)
 
 
-def find_metadata(const uint8_t[::1] model not None, str model_name, str name):
-    """Locates the metadata buffer `name` inside a .tflite flatbuffer.
+def find_metadata(const uint8_t[::1] model not None, str name):
+    """Locates a bundle's metadata buffer (METADATA_NAME) inside a .tflite flatbuffer.
+
+    Args:
+        model: The .tflite bytes.
+        name: The model's name (its path, or ``<bytes>``) for error messages.
 
     Returns:
-        ((offset, length), 0, None) when found, else (None, status, reason); the caller
-        turns status and reason into its own model error.
+        (offset, length) of the JSON bytes inside ``model``.
+
+    Raises:
+        ModelError: Not a TFLite model, or a corrupt one.
+        MetadataNotFoundError: A TFLite model without the entry (not an edge_dct bundle).
     """
     cdef edct.edct_error err
     cdef size_t offset = 0, length = 0
     cdef const uint8_t *ptr = &model[0] if model.shape[0] else NULL
-    cdef bytes key = name.encode()
-    status = edct.edct_find_metadata(ptr, model.shape[0], key, &offset, &length, &err)
-    if status != edct.EDCT_OK:
-        return None, status, err.message.decode("utf-8", "replace")
-    return (offset, length), 0, None
+    cdef int status = edct.edct_find_metadata(ptr, model.shape[0], edct.EDCT_METADATA_NAME,
+                                              &offset, &length, &err)
+    err_check(status, &err, name, model=True)
+    return offset, length

@@ -170,7 +170,7 @@ typedef enum edct_layout {
 
 typedef enum edct_dtype { EDCT_FLOAT32 = 0, EDCT_INT8 = 1 } edct_dtype;
 
-/* The model contract (DESIGN.md, InputSpec v1), in C terms. */
+/* The model contract (docs/design.md, InputSpec v1), in C terms. */
 typedef struct edct_spec {
   int grid_h, grid_w;   /* luma blocks, even; chroma (4:2:0) is grid / 2 */
   int resize_mode;      /* an edct_resize_mode */
@@ -236,12 +236,15 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
 
 /* ---- model bundles -------------------------------------------------------- */
 
+/* The metadata entry of an edge_dct bundle: InputSpec v1 + labels as JSON. */
+#define EDCT_METADATA_NAME "edge_dct"
+
 /*
- * Locates the metadata buffer `name` (e.g. "edge_dct": InputSpec + labels as
- * JSON) in a .tflite flatbuffer: its bytes are model[*offset, *offset +
- * *length).  Every offset is checked against size.  Returns EDCT_OK,
- * EDCT_ERR_INVALID for a corrupt or non-TFLite file, EDCT_ERR_UNSUPPORTED
- * when the model has no such entry.
+ * Locates the metadata buffer `name` (EDCT_METADATA_NAME for a bundle) in a
+ * .tflite flatbuffer: its bytes are model[*offset, *offset + *length).
+ * Every offset is checked against size.  Returns EDCT_OK, EDCT_ERR_INVALID
+ * for a corrupt or non-TFLite file, EDCT_ERR_UNSUPPORTED when the model has
+ * no such entry (for a bundle: not an edge_dct bundle).
  */
 int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size_t *offset,
                        size_t *length, edct_error *err);

@@ -6,6 +6,7 @@ cdef extern from "edct.h" nogil:
     int EDCT_MAX_COMPONENTS
     unsigned long long EDCT_DEFAULT_MAX_PIXELS
     int EDCT_DEFAULT_MAX_SCANS
+    const char *EDCT_METADATA_NAME
 
     enum edct_status:
         EDCT_OK

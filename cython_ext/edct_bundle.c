@@ -74,14 +74,14 @@ int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size
   edct__clear_error(err);
   fb b = {model, size};
   if (model == NULL || size < 8 || memcmp(model + 4, "TFL3", 4) != 0)
-    return edct__fail(err, EDCT_ERR_INVALID, "not a TFLite model (no TFL3 identifier)");
+    return edct__failf(err, EDCT_ERR_INVALID, -1, "not a TFLite model (no TFL3 identifier)");
   long root = deref(&b, 0);
   size_t metas, bufs;
   uint32_t nmeta = 0, nbuf = 0;
   int r;
   if (root < 0 || (r = vector(&b, (size_t)root, 6, 4, &metas, &nmeta)) < 0 ||
       vector(&b, (size_t)root, 4, 4, &bufs, &nbuf) < 0)
-    return edct__fail(err, EDCT_ERR_INVALID, "corrupt TFLite model (bad offsets)");
+    return edct__failf(err, EDCT_ERR_INVALID, -1, "corrupt TFLite model (bad offsets)");
   size_t want = strlen(name);
   for (uint32_t i = 0; i < nmeta; i++) {
     long m = deref(&b, metas + 4 * (size_t)i);
@@ -89,23 +89,23 @@ int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size
     long s = nf <= 0 ? -1 : deref(&b, (size_t)nf);
     uint32_t slen;
     if (s < 0 || !u32(&b, (size_t)s, &slen) || !in_range(&b, (size_t)s + 4, slen))
-      return edct__fail(err, EDCT_ERR_INVALID, "corrupt TFLite metadata entry %u", i);
+      return edct__failf(err, EDCT_ERR_INVALID, -1, "corrupt TFLite metadata entry %u", i);
     if (slen != want || memcmp(model + s + 4, name, want) != 0) continue;
     long bf = field(&b, (size_t)m, 1);
     uint32_t bi = 0;
     if (bf < 0 || (bf > 0 && !u32(&b, (size_t)bf, &bi)) || bi >= nbuf)
-      return edct__fail(err, EDCT_ERR_INVALID, "metadata '%s' names a missing buffer", name);
+      return edct__failf(err, EDCT_ERR_INVALID, -1, "metadata '%s' names a missing buffer", name);
     long buf = deref(&b, bufs + 4 * (size_t)bi);
     size_t data;
     uint32_t dlen = 0;
     if (buf < 0 || (r = vector(&b, (size_t)buf, 0, 1, &data, &dlen)) < 0)
-      return edct__fail(err, EDCT_ERR_INVALID, "corrupt buffer of metadata '%s'", name);
+      return edct__failf(err, EDCT_ERR_INVALID, -1, "corrupt buffer of metadata '%s'", name);
     if (r == 0) { /* large models keep buffers after the flatbuffer: offset, size */
       long fo = field(&b, (size_t)buf, 1), fs = field(&b, (size_t)buf, 2);
       uint64_t o = 0, sz = 0;
       if (fo <= 0 || fs <= 0 || !u64(&b, (size_t)fo, &o) || !u64(&b, (size_t)fs, &sz) ||
           o > size || sz > size - o)
-        return edct__fail(err, EDCT_ERR_INVALID, "metadata '%s' has no data", name);
+        return edct__failf(err, EDCT_ERR_INVALID, -1, "metadata '%s' has no data", name);
       data = (size_t)o;
       dlen = (uint32_t)sz;
     }
@@ -113,5 +113,6 @@ int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size
     *length = dlen;
     return EDCT_OK;
   }
-  return edct__fail(err, EDCT_ERR_UNSUPPORTED, "no '%s' metadata in the model", name);
+  return edct__failf(err, EDCT_ERR_UNSUPPORTED, -1,
+                     "no '%s' metadata (InputSpec + labels): not an edge_dct bundle", name);
 }

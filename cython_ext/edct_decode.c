@@ -104,28 +104,33 @@ static int status_of_code(int code) {
   }
 }
 
-static void set_error(edct_error *err, int status, int code, long offset, const char *msg) {
-  if (err == NULL) return;
-  err->status = status;
-  err->code = code;
-  err->offset = offset;
-  snprintf(err->message, sizeof err->message, "%s", msg);
-}
-
-int edct__fail(edct_error *err, int status, const char *fmt, ...) {
+int edct__vfailf(edct_error *err, int status, long offset, const char *fmt, va_list ap) {
   if (err == NULL) return status;
-  char msg[EDCT_MESSAGE_LEN];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  set_error(err, status, -1, -1, msg);
+  err->status = status;
+  err->code = -1;
+  err->offset = offset;
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
   return status;
 }
 
-/* Fails the running API call: records the reason and jumps back to it. */
-static void fail(edct_decoder *d, int status, const char *msg) {
-  set_error(d->err, status, -1, input_offset(d), msg);
+int edct__failf(edct_error *err, int status, long offset, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  edct__vfailf(err, status, offset, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+/* Fails the running API call: records the reason (printf-style) at the
+ * current input position and jumps back to the call. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4), noreturn))
+#endif
+static void fail(edct_decoder *d, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  edct__vfailf(d->err, status, input_offset(d), fmt, ap);
+  va_end(ap);
   longjmp(d->jerr.jump, 1);
 }
 
@@ -133,8 +138,8 @@ static void on_error(j_common_ptr cinfo) {
   edct_decoder *d = (edct_decoder *)cinfo;
   char buf[JMSG_LENGTH_MAX];
   (*cinfo->err->format_message)(cinfo, buf);
-  set_error(d->err, status_of_code(cinfo->err->msg_code), cinfo->err->msg_code,
-            input_offset(d), buf);
+  edct__failf(d->err, status_of_code(cinfo->err->msg_code), input_offset(d), "%s", buf);
+  if (d->err != NULL) d->err->code = cinfo->err->msg_code;
   longjmp(d->jerr.jump, 1);
 }
 
@@ -174,11 +179,8 @@ static void on_output(j_common_ptr cinfo) { (void)cinfo; /* never print */ }
 
 static void on_progress(j_common_ptr cinfo) {
   edct_decoder *d = (edct_decoder *)cinfo;
-  if (d->opts.max_scans > 0 && d->cinfo.input_scan_number > d->opts.max_scans) {
-    char msg[EDCT_MESSAGE_LEN];
-    snprintf(msg, sizeof msg, "more than %d scans (max_scans)", d->opts.max_scans);
-    fail(d, EDCT_ERR_INVALID, msg);
-  }
+  if (d->opts.max_scans > 0 && d->cinfo.input_scan_number > d->opts.max_scans)
+    fail(d, EDCT_ERR_INVALID, "more than %d scans (max_scans)", d->opts.max_scans);
 }
 
 /* ---- APP1: EXIF orientation read in place, nothing saved ------------------ */
@@ -266,16 +268,16 @@ edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *op
                         edct_error *err) {
   edct__clear_error(err);
   if (data == NULL || size == 0) {
-    set_error(err, EDCT_ERR_INVALID, -1, 0, "empty input (0 bytes)");
+    edct__failf(err, EDCT_ERR_INVALID, 0, "empty input (0 bytes)");
     return NULL;
   }
   if (size > ULONG_MAX) {
-    set_error(err, EDCT_ERR_TOO_LARGE, -1, -1, "input larger than this platform can address");
+    edct__failf(err, EDCT_ERR_TOO_LARGE, -1, "input larger than this platform can address");
     return NULL;
   }
   edct_decoder *d = calloc(1, sizeof *d);
   if (d == NULL) {
-    set_error(err, EDCT_ERR_NOMEM, -1, -1, "out of memory");
+    edct__failf(err, EDCT_ERR_NOMEM, -1, "out of memory");
     return NULL;
   }
   d->data = data;
@@ -303,24 +305,18 @@ edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *op
   /* A tables-only (abbreviated) datastream may precede the image. */
   while (jpeg_read_header(&d->cinfo, FALSE) == JPEG_HEADER_TABLES_ONLY) {
     if (d->cinfo.src->bytes_in_buffer == 0 || input_offset(d) >= (long)size)
-      fail(d, EDCT_ERR_INVALID, d->hit_eof ? "file ends before its first scan (truncated)"
-                                           : "datastream holds only tables (abbreviated), no image");
+      fail(d, EDCT_ERR_INVALID, "%s",
+           d->hit_eof ? "file ends before its first scan (truncated)"
+                      : "datastream holds only tables (abbreviated), no image");
   }
-  if (d->cinfo.num_components > EDCT_MAX_COMPONENTS) {
-    char msg[EDCT_MESSAGE_LEN];
-    snprintf(msg, sizeof msg, "%d components (at most %d are supported)",
-             d->cinfo.num_components, EDCT_MAX_COMPONENTS);
-    fail(d, EDCT_ERR_UNSUPPORTED, msg);
-  }
+  if (d->cinfo.num_components > EDCT_MAX_COMPONENTS)
+    fail(d, EDCT_ERR_UNSUPPORTED, "%d components (at most %d are supported)",
+         d->cinfo.num_components, EDCT_MAX_COMPONENTS);
   fill_info(d);
   uint64_t pixels = (uint64_t)d->info.width * (uint64_t)d->info.height;
-  if (d->opts.max_pixels > 0 && pixels > d->opts.max_pixels) {
-    char msg[EDCT_MESSAGE_LEN];
-    snprintf(msg, sizeof msg, "%dx%d = %llu pixels exceeds max_pixels=%llu", d->info.width,
-             d->info.height, (unsigned long long)pixels,
-             (unsigned long long)d->opts.max_pixels);
-    fail(d, EDCT_ERR_TOO_LARGE, msg);
-  }
+  if (d->opts.max_pixels > 0 && pixels > d->opts.max_pixels)
+    fail(d, EDCT_ERR_TOO_LARGE, "%dx%d = %llu pixels exceeds max_pixels=%llu", d->info.width,
+         d->info.height, (unsigned long long)pixels, (unsigned long long)d->opts.max_pixels);
   d->err = NULL;
   return d;
 }
@@ -532,14 +528,10 @@ static int decode_builtin(edct_decoder *d, const edct_consumer *consumer, const 
 static int decode(edct_decoder *d, const edct_consumer *consumer, int rerunnable,
                   const planes_out *out, edct_error *err) {
   edct__clear_error(err);
-  if (d == NULL || consumer == NULL || consumer->block == NULL) {
-    set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no block consumer");
-    return EDCT_ERR_ARGUMENT;
-  }
-  if (d->decoded) {
-    set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "edct_decode called twice on one decoder");
-    return EDCT_ERR_ARGUMENT;
-  }
+  if (d == NULL || consumer == NULL || consumer->block == NULL)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no decoder or no block consumer");
+  if (d->decoded)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "edct_decode called twice on one decoder");
   d->decoded = 1;
   d->err = err;
   d->consumer = consumer;
@@ -691,18 +683,12 @@ static int store_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
 
 int edct_decode_planes(edct_decoder *dec, int16_t *const *planes, int dequantize,
                        uint16_t (*quant_out)[64], edct_error *err) {
-  if (dec == NULL || planes == NULL) {
-    edct__clear_error(err);
-    set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "no decoder or no planes");
-    return EDCT_ERR_ARGUMENT;
-  }
+  edct__clear_error(err);
+  if (dec == NULL || planes == NULL)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no decoder or no planes");
   planes_ctx ctx = {{planes, dequantize, quant_out}, {0}, {NULL}, {0}};
   for (int ci = 0; ci < dec->info.num_components; ci++) {
-    if (planes[ci] == NULL) {
-      edct__clear_error(err);
-      set_error(err, EDCT_ERR_ARGUMENT, -1, -1, "missing plane buffer");
-      return EDCT_ERR_ARGUMENT;
-    }
+    if (planes[ci] == NULL) return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "missing plane buffer");
     ctx.width_in_blocks[ci] = dec->info.comp[ci].width_in_blocks;
   }
   edct_consumer consumer = {&ctx, store_block, NULL, {0}};

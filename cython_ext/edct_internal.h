@@ -2,17 +2,25 @@
 #ifndef EDCT_INTERNAL_H
 #define EDCT_INTERNAL_H
 
+#include <stdarg.h>
+
 #include "edct.h"
 
 /* Resets err to "no error" (status 0, code and offset -1). */
 void edct__clear_error(edct_error *err);
 
-/* Fills err with status and a printf-style message; returns status. */
-int edct__fail(edct_error *err, int status, const char *fmt, ...)
+/*
+ * The one way a failure is recorded: fills err with status, the byte offset
+ * in the input (-1 if unknown), no libjpeg code (-1) and a printf-style
+ * message; warnings already counted are kept.  Returns status.  err may be
+ * NULL.  edct__vfailf takes a va_list (for wrappers such as the decoder's).
+ */
+int edct__failf(edct_error *err, int status, long offset, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 4, 5)))
 #endif
     ;
+int edct__vfailf(edct_error *err, int status, long offset, const char *fmt, va_list ap);
 
 /*
  * edct_decode for consumers that tolerate a rerun: block() only overwrites

@@ -162,30 +162,30 @@ edct_window edct_eval_window(const edct_spec *spec, int width, int height) {
 int edct_check_spec(const edct_spec *s, edct_error *err) {
   if (s->grid_h < 2 || s->grid_w < 2 || s->grid_h > 512 || s->grid_w > 512 ||
       (s->grid_h | s->grid_w) & 1)
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "grid: %dx%d blocks must be even, 2..512",
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "grid: %dx%d blocks must be even, 2..512",
                       s->grid_h, s->grid_w);
   if (s->resize_mode != EDCT_RESIZE_SHORTER_SIDE && s->resize_mode != EDCT_RESIZE_STRETCH)
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "resize: unknown mode %d", s->resize_mode);
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "resize: unknown mode %d", s->resize_mode);
   if (s->resize_mode == EDCT_RESIZE_SHORTER_SIDE && (s->resize_size < 1 || s->resize_size > 65535))
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "resize: size %d out of range", s->resize_size);
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "resize: size %d out of range", s->resize_size);
   if (s->layout != EDCT_LAYOUT_SPLIT && s->layout != EDCT_LAYOUT_MERGED)
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "layout: unknown layout %d", s->layout);
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "layout: unknown layout %d", s->layout);
   for (int c = 0; c < 3; c++) {
     if (s->num_channels[c] < 0 || s->num_channels[c] > 64)
-      return edct__fail(err, EDCT_ERR_ARGUMENT, "channels: component %d selects %d", c,
+      return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "channels: component %d selects %d", c,
                         s->num_channels[c]);
     for (int i = 0; i < s->num_channels[c]; i++) {
       if (s->channels[c][i] > 63)
-        return edct__fail(err, EDCT_ERR_ARGUMENT, "channels: index %d out of 0..63",
+        return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "channels: index %d out of 0..63",
                           s->channels[c][i]);
       if (s->normalize && !(s->std[c][i] > 0.0f))
-        return edct__fail(err, EDCT_ERR_ARGUMENT, "normalize: std must be > 0");
+        return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "normalize: std must be > 0");
     }
   }
   if (s->num_channels[0] == 0)
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "channels: no luma channel selected");
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "channels: no luma channel selected");
   if (s->num_channels[1] + s->num_channels[2] == 0 && s->layout == EDCT_LAYOUT_SPLIT)
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "channels: split layout needs chroma channels");
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "channels: split layout needs chroma channels");
   return EDCT_OK;
 }
 
@@ -512,12 +512,12 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
   edct__clear_error(err);
   if (dec == NULL || spec == NULL || out == NULL || out->tensor[0] == NULL ||
       (spec->layout == EDCT_LAYOUT_SPLIT && out->tensor[1] == NULL))
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "missing decoder, spec or output tensor");
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "missing decoder, spec or output tensor");
   int status = edct_check_spec(spec, err);
   if (status != EDCT_OK) return status;
   if (out->dtype == EDCT_INT8 && !(out->scale[0] > 0.0f &&
                                    (spec->layout == EDCT_LAYOUT_MERGED || out->scale[1] > 0.0f)))
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "int8 output needs a positive scale");
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "int8 output needs a positive scale");
 
   const edct_info *info = edct_get_info(dec);
   prep p;
@@ -537,7 +537,7 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
     rgb = 1;
   } else {
     static const char *names[] = {"unknown", "gray", "YCbCr", "RGB", "CMYK", "YCCK"};
-    return edct__fail(err, EDCT_ERR_UNSUPPORTED,
+    return edct__failf(err, EDCT_ERR_UNSUPPORTED, -1,
                       "%s colour (%d components) cannot be mapped to a YCbCr model input",
                       names[info->color_space], info->num_components);
   }
@@ -549,7 +549,7 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
     width = info->width, height = info->height;
   edct_window w = window ? *window : edct_eval_window(spec, width, height);
   if (!(w.width > 0.0 && w.height > 0.0))
-    return edct__fail(err, EDCT_ERR_ARGUMENT, "window: empty (%gx%g)", w.width, w.height);
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "window: empty (%gx%g)", w.width, w.height);
 
   int gw = spec->grid_w, gh = spec->grid_h;
   float *pixels = NULL;
@@ -601,7 +601,7 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
   status = EDCT_OK;
 done:
   if (status == EDCT_ERR_NOMEM && err != NULL && err->status == 0)
-    edct__fail(err, EDCT_ERR_NOMEM, "out of memory");
+    edct__failf(err, EDCT_ERR_NOMEM, -1, "out of memory");
   ws_end_call(p.ws);
   if (p.ws == &own) free(own.base);
   return status;

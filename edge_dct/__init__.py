@@ -2,46 +2,61 @@
 
 The JPEG API (this module's flat functions) reads headers and coefficients
 without decompressing pixels; see README.md for the coefficient order and the
-error types.
+error types (all in ``edge_dct.errors``, all derived from ``EdgeDctError``).
 """
 
-from edge_dct.bundle import ModelError
 from edge_dct.classifier import (
+    CACHE_SIZE,
     Category,
     ClassificationResult,
     Classifier,
-    ClassifierOptions,
     classify,
 )
 from edge_dct.errors import (
+    AcceleratorUnavailableError,
     EdgeDctError,
     EdgeDctWarning,
+    ErrorCode,
     ImageTooLargeError,
+    InvalidArgumentError,
     InvalidJpegError,
+    InvalidSpecError,
+    MetadataNotFoundError,
+    ModelError,
+    OutOfMemoryError,
+    RuntimeUnavailableError,
     UnsupportedJpegError,
 )
 from edge_dct.jpeg import DctImage, JpegInfo, read_dct, read_header
+from edge_dct.options import BaseOptions, ClassifierOptions
 from edge_dct.prepare import prepare
-from edge_dct.runtime import AcceleratorUnavailableError, runtime_info
-from edge_dct.spec import InputSpec, InvalidSpecError
+from edge_dct.runtime import runtime_info
+from edge_dct.spec import InputSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CACHE_SIZE",
     "AcceleratorUnavailableError",
+    "BaseOptions",
     "Category",
     "ClassificationResult",
     "Classifier",
     "ClassifierOptions",
     "DctImage",
-    "ModelError",
     "EdgeDctError",
     "EdgeDctWarning",
+    "ErrorCode",
     "ImageTooLargeError",
     "InputSpec",
-    "InvalidSpecError",
+    "InvalidArgumentError",
     "InvalidJpegError",
+    "InvalidSpecError",
     "JpegInfo",
+    "MetadataNotFoundError",
+    "ModelError",
+    "OutOfMemoryError",
+    "RuntimeUnavailableError",
     "UnsupportedJpegError",
     "classify",
     "prepare",

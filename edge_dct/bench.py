@@ -7,16 +7,24 @@ threads:
 * RGB: libjpeg-turbo decode with DCT scaling where it helps (the largest 1/2, 1/4 or 1/8
   reduction that keeps the shorter side >= 256; OpenCV, else Pillow's draft mode), area
   resize of the shorter side to 256, centre crop 224, int8 quantization, and the RGB
-  EfficientNet-Lite0 int8 bundle (``python -m converters export efficientnet_lite0_rgb``).
+  EfficientNet-Lite0 int8 bundle.
 
-Medians over files of per-file medians, and the speed-up RGB / DCT, are printed.
+The RGB bundle is made by ``converters`` (TensorFlow): on first use, when a source checkout
+with TensorFlow and Keras installed is at hand, it is exported into the work folder
+(``$EDGE_DCT_WORK/bundles``, default ``~/edge_dct_work/bundles``) and reused; otherwise the
+command that makes it is printed. Medians over files of per-file medians, and the speed-up
+RGB / DCT, are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,12 +32,77 @@ from typing import Callable
 
 import numpy as np
 
-from edge_dct import _jpeg
-from edge_dct.classifier import Classifier, ClassifierOptions
+from edge_dct.bundle import read_metadata
+from edge_dct.classifier import Classifier
+from edge_dct.errors import EdgeDctError
 from edge_dct.jpeg import read_header
-from edge_dct.runtime import _backend
+from edge_dct.native_log import set_verbose
+from edge_dct.options import BaseOptions, ClassifierOptions
+from edge_dct.paths import expand_paths, work_dir
+from edge_dct.runtime import open_interpreter
 
-DEFAULT_RGB_MODEL = Path.home() / "edge_dct_work" / "bundles" / "efficientnet_lite0_rgb_int8.tflite"
+RGB_MODEL = "efficientnet_lite0_rgb"
+"""The converters registry name of the RGB baseline."""
+
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+"""The checkout edge_dct runs from; ``converters/`` is there when installed in place."""
+
+
+def default_rgb_model() -> Path:
+    """Where the RGB int8 bundle is cached: ``work_dir()/bundles``."""
+    return work_dir() / "bundles" / f"{RGB_MODEL}_int8.tflite"
+
+
+def export_command(out: Path) -> list[str]:
+    """The command (run in the source checkout) that writes the RGB int8 bundle to ``out``."""
+    return [sys.executable, "-m", "converters", "export", RGB_MODEL, str(out),
+            "--quantize", "int8", "--no-gpu-check"]
+
+
+def can_export() -> bool:
+    """Whether ``converters`` can run here: a source checkout beside edge_dct, and TensorFlow
+    and Keras importable (looked up, not imported)."""
+    return ((SOURCE_ROOT / "converters" / "__main__.py").is_file()
+            and all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "keras")))
+
+
+def ensure_rgb_model(path: Path) -> Path:
+    """The RGB bundle at ``path``, exported there first when it is missing and can be made.
+
+    The export runs ``converters`` in a subprocess (TensorFlow never enters this process)
+    into a temporary name, renamed when complete.
+
+    Args:
+        path: The bundle file (normally ``default_rgb_model()``).
+
+    Returns:
+        ``path``, which then exists.
+
+    Raises:
+        SystemExit: It is missing and cannot be exported here (the message gives the one
+            command that makes it), or the export failed (with the exporter's last lines).
+    """
+    if path.is_file():
+        return path
+    if not can_export():
+        command = shlex.join(["python", *export_command(path)[1:]])
+        raise SystemExit(f"error: the RGB baseline bundle {path} is missing and cannot be made "
+                         "here (converters needs a source checkout with TensorFlow and Keras: "
+                         "pip install -r requirements-converters.txt). Make it in the "
+                         f"repository with:\n    {command}")
+    print(f"edge-dct bench: first use, exporting the RGB baseline bundle to {path} "
+          "(a few minutes; reused afterwards)", file=sys.stderr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    run = subprocess.run(export_command(partial), cwd=SOURCE_ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    if run.returncode != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
+        tail = "\n".join(run.stderr.strip().splitlines()[-15:])
+        raise SystemExit(f"error: exporting the RGB baseline bundle failed "
+                         f"({shlex.join(export_command(path))}):\n{tail}")
+    os.replace(partial, path)
+    return path
 
 
 def _decoder() -> tuple[str, Callable[[bytes, int], np.ndarray]]:
@@ -75,19 +148,17 @@ class RgbPipeline:
 
     def __init__(self, model: Path, threads: int):
         content = model.read_bytes()
-        found, _, reason = _jpeg.find_metadata(content, str(model), "edge_dct")
-        if found is None:
-            raise SystemExit(f"error: {model}: {reason}")
-        meta = json.loads(content[found[0]:found[0] + found[1]])
+        try:
+            meta = read_metadata(content, str(model))
+        except EdgeDctError as e:
+            raise SystemExit(f"error: {e}") from e
         if meta.get("layout") != "rgb":
             raise SystemExit(f"error: {model} is not an RGB pixel bundle (layout {meta.get('layout')})")
         self.mean = np.asarray(meta["normalize"]["mean"], np.float32)
         self.std = np.asarray(meta["normalize"]["std"], np.float32)
         self.crop = 8 * meta["grid"][0]
         self.shorter = meta["resize"]["size"]
-        backend, _ = _backend()
-        self.interp = backend.interpreter(model_content=content, num_threads=threads)
-        self.runner = self.interp.get_signature_runner()
+        self.interp, self.runner = open_interpreter(content, threads)
         (self.name, d), = self.runner.get_input_details().items()
         self.dtype = np.dtype(d["dtype"])
         self.scale, self.zero = d["quantization"]
@@ -123,7 +194,8 @@ def _median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def run(paths: list[Path], model: str | None, rgb_model: Path, threads: int, repeat: int) -> dict:
-    clf = Classifier(ClassifierOptions(model=model, num_threads=threads, max_results=1))
+    clf = Classifier(ClassifierOptions(base_options=BaseOptions(model=model, num_threads=threads),
+                                       max_results=1))
     rgb = RgbPipeline(rgb_model, threads)
     rows = []
     for p in paths:
@@ -157,23 +229,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-dct bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="JPEG files or directories")
     parser.add_argument("--model", help="DCT bundle (default: the embedded model)")
-    parser.add_argument("--rgb-model", type=Path, default=DEFAULT_RGB_MODEL,
-                        help="RGB EfficientNet-Lite0 int8 bundle (default: %(default)s; make it with "
-                             "`python -m converters export efficientnet_lite0_rgb --quantize int8`)")
+    parser.add_argument("--rgb-model", type=Path, default=None,
+                        help="RGB EfficientNet-Lite0 int8 bundle (default: "
+                             f"{default_rgb_model()}, exported there on first use)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="LiteRT threads, e.g. 1 2")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per file (default 5)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--verbose", action="store_true", help="also show LiteRT's native log lines")
     args = parser.parse_args(argv)
-    from edge_dct.cli import expand_paths
-
+    if args.verbose:
+        set_verbose(True)
     paths = [Path(p) for p in expand_paths(args.paths)]
     if not paths:
         parser.error("no JPEG files")
-    if not args.rgb_model.is_file():
-        parser.error(f"RGB model not found: {args.rgb_model} (see --help)")
+    if args.rgb_model is not None and not args.rgb_model.is_file():
+        parser.error(f"RGB model not found: {args.rgb_model}")
+    rgb_model = args.rgb_model or ensure_rgb_model(default_rgb_model())
     results = []
     for t in args.threads:
-        r = run(paths, args.model, args.rgb_model, t, args.repeat)
+        r = run(paths, args.model, rgb_model, t, args.repeat)
         results.append(r)
         m = r["medians_ms"]
         print(f"{len(paths)} files, {t} thread(s), RGB decoder {r['decoder']}; medians in ms")

@@ -2,7 +2,7 @@
 
 The converter (``converters/``) writes InputSpec v1 + ``labels`` as JSON into a TFLite
 metadata buffer named ``edge_dct``; the C core locates it (``edct_find_metadata``, shared
-with the Android bridge) and this module validates it.
+with the Android bridge), ``read_metadata`` decodes it and ``ModelBundle.load`` validates it.
 """
 
 from __future__ import annotations
@@ -14,19 +14,20 @@ from pathlib import Path
 from typing import Any, Union
 
 from edge_dct import _jpeg
-from edge_dct.errors import EdgeDctError, read_file
+from edge_dct.errors import (  # ModelError: re-exported (its old home)
+    MetadataNotFoundError,
+    ModelError,
+    read_file,
+)
 from edge_dct.spec import InputSpec, InvalidSpecError
 
-METADATA_NAME = "edge_dct"
+METADATA_NAME: str = _jpeg.METADATA_NAME
+"""Name of the TFLite metadata entry holding InputSpec v1 + labels (``EDCT_METADATA_NAME``)."""
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.tflite"
 _SPEC_FIELDS = ("version", "grid", "resize", "chroma", "layout", "channels", "normalize", "labels")
 
 ModelSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
-
-
-class ModelError(EdgeDctError, ValueError):
-    """A model file is missing, corrupt, not an edge_dct bundle, or disagrees with its spec."""
 
 
 @dataclass(frozen=True)
@@ -55,23 +56,11 @@ class ModelBundle:
 
         Raises:
             ModelError: Missing or unreadable file, not a TFLite model, no ``edge_dct``
-                metadata, or metadata that is not a valid InputSpec with labels.
+                metadata (MetadataNotFoundError), or metadata that is not a valid InputSpec
+                with labels.
         """
         content, name = _read(model)
-        found, status, reason = _jpeg.find_metadata(content, name, METADATA_NAME)
-        if found is None:
-            if status == 2:
-                raise ModelError(f"no '{METADATA_NAME}' metadata (InputSpec + labels): not an "
-                                 "edge_dct bundle; export it with `python -m converters export`",
-                                 name)
-            raise ModelError(reason, name)
-        offset, length = found
-        try:
-            meta = json.loads(bytes(content[offset:offset + length]).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelError(f"'{METADATA_NAME}' metadata is not JSON: {e}", name) from e
-        if not isinstance(meta, dict):
-            raise ModelError(f"'{METADATA_NAME}' metadata must be a JSON object", name)
+        meta = read_metadata(content, name)
         if meta.get("layout") in ("rgb", "ycbcr"):
             raise ModelError(f"a pixel-input bundle (layout {meta['layout']!r}); edge_dct runs "
                              "DCT-input models (layout 'split' or 'merged')", name)
@@ -82,6 +71,30 @@ class ModelBundle:
         if not spec.labels:
             raise ModelError("metadata has no labels", name)
         return cls(name, bytes(content), spec, meta)
+
+
+def read_metadata(content: bytes, name: str) -> dict[str, Any]:
+    """The ``edge_dct`` metadata JSON object of a .tflite model (any layout, not validated).
+
+    Args:
+        content: The .tflite bytes.
+        name: The model's name for error messages (its path, or ``<bytes>``).
+
+    Returns:
+        The decoded JSON object: InputSpec v1 fields, ``labels`` and any extra keys.
+
+    Raises:
+        ModelError: Not a TFLite model, a corrupt one, or metadata that is not a JSON object.
+        MetadataNotFoundError: A TFLite model without the entry (not an edge_dct bundle).
+    """
+    offset, length = _jpeg.find_metadata(content, name)
+    try:
+        meta = json.loads(bytes(content[offset:offset + length]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"'{METADATA_NAME}' metadata is not JSON: {e}", name) from e
+    if not isinstance(meta, dict):
+        raise ModelError(f"'{METADATA_NAME}' metadata must be a JSON object", name)
+    return meta
 
 
 def _read(model: ModelSource | None) -> tuple[bytes, str]:
@@ -98,3 +111,15 @@ def _read(model: ModelSource | None) -> tuple[bytes, str]:
 def available_models() -> list[Path]:
     """The bundles shipped inside the package (``edge_dct/models/*.tflite``)."""
     return sorted(MODELS_DIR.glob("*.tflite"))
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "METADATA_NAME",
+    "MetadataNotFoundError",
+    "ModelBundle",
+    "ModelError",
+    "ModelSource",
+    "available_models",
+    "read_metadata",
+]

@@ -1,60 +1,32 @@
 """Classifier: JPEG in, ImageNet-style categories out, straight from DCT coefficients.
 
-Shaped after MediaPipe Tasks' ImageClassifier: an options dataclass, ``create_from_*``
-factories, result containers that own no native memory, ``close()`` (safe twice) and a
-context manager. The bundle's embedded InputSpec and labels drive everything.
+Shaped after MediaPipe Tasks' ImageClassifier: options dataclasses (``BaseOptions`` for the
+model and runtime, ``ClassifierOptions`` for the results), ``create_from_*`` factories, result
+containers that own no native memory, ``close()`` (safe twice) and a context manager. The
+bundle's embedded InputSpec and labels drive everything.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import hashlib
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from functools import lru_cache
+from typing import Callable, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from edge_dct.bundle import ModelBundle, ModelSource
+from edge_dct.bundle import DEFAULT_MODEL, ModelBundle, ModelSource
+from edge_dct.errors import EdgeDctError
 from edge_dct.jpeg import Source, load_source
+from edge_dct.options import BaseOptions, ClassifierOptions, flat_options
 from edge_dct.prepare import allocate, prepare
-from edge_dct.runtime import ACCELERATORS, Runner
-
-
-@dataclass
-class ClassifierOptions:
-    """How to build a Classifier.
-
-    Attributes:
-        model: Path or bytes of an edge_dct ``.tflite`` bundle; None = the embedded default.
-        max_results: Categories returned, best first; -1 for all.
-        score_threshold: Drop categories scoring below this.
-        category_allowlist: Only these labels (not with ``category_denylist``).
-        category_denylist: Never these labels.
-        num_threads: LiteRT CPU threads (None: LiteRT's default).
-        accelerator: ``"cpu"`` (XNNPACK), ``"gpu"``, ``"edgetpu"`` or ``"auto"``.
-        delegate_path: A delegate library (GPU delegate ``.so`` or Edge TPU library).
-    """
-
-    model: ModelSource | None = None
-    max_results: int = 5
-    score_threshold: float = 0.0
-    category_allowlist: Sequence[str] | None = None
-    category_denylist: Sequence[str] | None = None
-    num_threads: int | None = None
-    accelerator: str = "cpu"
-    delegate_path: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.category_allowlist is not None and self.category_denylist is not None:
-            raise ValueError("category_allowlist and category_denylist are mutually exclusive")
-        if self.max_results == 0 or self.max_results < -1:
-            raise ValueError(f"max_results must be positive or -1, not {self.max_results}")
-        if self.accelerator not in ACCELERATORS:
-            raise ValueError(f"accelerator must be one of {ACCELERATORS}, not {self.accelerator!r}")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, not {self.num_threads}")
+from edge_dct.runtime import Runner
 
 
 @dataclass(frozen=True)
@@ -104,18 +76,13 @@ class Classifier:
 
     def __init__(self, options: ClassifierOptions):
         self.options = options
-        self.bundle = ModelBundle.load(options.model)
-        self._runner = Runner(self.bundle, num_threads=options.num_threads,
-                              accelerator=options.accelerator, delegate_path=options.delegate_path)
+        base = options.base_options
+        self.bundle = ModelBundle.load(base.model)
+        self._runner = Runner(self.bundle, num_threads=base.num_threads,
+                              accelerator=base.accelerator, delegate_path=base.delegate_path)
         self._lock = threading.Lock()
         self._local = threading.local()
-        labels = self.bundle.labels
-        allowed = np.ones(len(labels), bool)
-        if options.category_allowlist is not None:
-            allowed = np.isin(labels, list(options.category_allowlist))
-        if options.category_denylist is not None:
-            allowed = ~np.isin(labels, list(options.category_denylist))
-        self._allowed = allowed
+        self._allowed = _allowed(self.labels, options)
         self._closed = False
 
     # -- factories --------------------------------------------------------------------
@@ -125,7 +92,14 @@ class Classifier:
 
     @classmethod
     def create_from_model_path(cls, path: str | os.PathLike, **options) -> "Classifier":
-        return cls(ClassifierOptions(model=path, **options))
+        """A Classifier on a bundle file.
+
+        Args:
+            path: The bundle.
+            **options: BaseOptions fields (``num_threads``, ``accelerator``, ...) and
+                ClassifierOptions fields (``max_results``, ``score_threshold``, ...).
+        """
+        return cls(flat_options(path, **options))
 
     # -- properties -------------------------------------------------------------------
     @property
@@ -160,19 +134,22 @@ class Classifier:
             logits = self._runner.run(tensors)
             return logits, (time.perf_counter() - start) * 1e3
 
-    def _result(self, logits: np.ndarray, prepare_ms: float, infer_ms: float,
-                name: str) -> ClassificationResult:
+    def _classify(self, src: Source, options: ClassifierOptions,
+                  allowed: np.ndarray) -> ClassificationResult:
+        """Classifies with these result options (``allowed``: their label mask)."""
+        data, name = load_source(src)
+        tensors, prep_ms = self._tensors(data, name)
+        logits, infer_ms = self._infer(tensors)
         z = logits.astype(np.float64)
         scores = np.exp(z - z.max())
         scores /= scores.sum()
-        ok = self._allowed & (scores >= self.options.score_threshold)
-        idx = np.flatnonzero(ok)
+        idx = np.flatnonzero(allowed & (scores >= options.score_threshold))
         idx = idx[np.argsort(-scores[idx], kind="stable")]
-        if self.options.max_results > 0:
-            idx = idx[:self.options.max_results]
+        if options.max_results > 0:
+            idx = idx[:options.max_results]
         labels = self.labels
         cats = [Category(int(i), labels[i], float(scores[i])) for i in idx]
-        return ClassificationResult(cats, Timing(prepare_ms, infer_ms), name)
+        return ClassificationResult(cats, Timing(prep_ms, infer_ms), name)
 
     def classify(self, src: Source) -> ClassificationResult:
         """Classifies one JPEG (path, bytes or binary file object).
@@ -180,10 +157,7 @@ class Classifier:
         Raises:
             InvalidJpegError, UnsupportedJpegError, ImageTooLargeError: for the image.
         """
-        data, name = load_source(src)
-        tensors, prep_ms = self._tensors(data, name)
-        logits, infer_ms = self._infer(tensors)
-        return self._result(logits, prep_ms, infer_ms, name)
+        return self._classify(src, self.options, self._allowed)
 
     def classify_batch(self, srcs: Iterable[Source], *, workers: int | None = None,
                        return_exceptions: bool = False) -> list:
@@ -199,8 +173,6 @@ class Classifier:
         Returns:
             One ClassificationResult (or exception) per source, in order.
         """
-        from edge_dct.errors import EdgeDctError
-
         items = list(srcs)
         workers = workers or os.cpu_count() or 1
 
@@ -232,25 +204,125 @@ class Classifier:
         self.close()
 
 
-_default_lock = threading.Lock()
-_default: dict[tuple, Classifier] = {}
+def _allowed(labels: Sequence[str], options: ClassifierOptions) -> np.ndarray:
+    """bool (num_labels,): the labels the options' allow/deny lists keep."""
+    if options.category_allowlist is not None:
+        return np.isin(labels, list(options.category_allowlist))
+    if options.category_denylist is not None:
+        return ~np.isin(labels, list(options.category_denylist))
+    return np.ones(len(labels), bool)
+
+
+def _model_key(model: ModelSource | None) -> str:
+    """The blake2b digest of a model's content (bytes, a file, or the default model).
+
+    A file is read and hashed once per (path, size, mtime): a rewritten file gets a new key.
+    """
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return hashlib.blake2b(model, digest_size=16).hexdigest()
+    path = os.path.realpath(DEFAULT_MODEL if model is None else model)
+    try:
+        st = os.stat(path)
+        return _file_digest(path, st.st_size, st.st_mtime_ns)
+    except OSError:  # the Classifier raises ModelError naming it
+        return f"unreadable:{path}"
+
+
+@lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.blake2b(f.read(), digest_size=16).hexdigest()
+
+
+@dataclass
+class _Entry:
+    classifier: Classifier
+    users: int = 0  # classify() calls using it now
+    evicted: bool = False
+
+
+class _ClassifierCache:
+    """A small LRU of Classifiers keyed by model content and runtime settings.
+
+    An evicted Classifier is closed once no ``classify()`` call is using it any more.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @contextlib.contextmanager
+    def use(self, key: Hashable, make: Callable[[], Classifier]) -> Iterator[Classifier]:
+        """The cached Classifier for ``key`` (built with ``make`` when missing)."""
+        idle: list[Classifier] = []
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry(make())
+                while len(self._entries) > self.size:
+                    _, old = self._entries.popitem(last=False)
+                    old.evicted = True
+                    if old.users == 0:
+                        idle.append(old.classifier)
+            self._entries.move_to_end(key)
+            entry.users += 1
+        for clf in idle:
+            clf.close()
+        try:
+            yield entry.classifier
+        finally:
+            with self._lock:
+                entry.users -= 1
+                done = entry.evicted and entry.users == 0
+            if done:
+                entry.classifier.close()
+
+
+CACHE_SIZE = 4
+"""Classifiers (interpreters) ``classify()`` keeps: one per model x runtime settings."""
+
+_cache = _ClassifierCache(CACHE_SIZE)
 
 
 def classify(src: Source, *, model: ModelSource | None = None, max_results: int = 5,
              **options) -> ClassificationResult:
     """Classifies a JPEG with a cached, thread-safe Classifier (embedded model by default).
 
+    Classifiers are cached by model content (a blake2b digest of the bytes or of the file,
+    the file rehashed when its size or mtime changes) and runtime settings only: calls
+    differing in result options share one interpreter. At most ``CACHE_SIZE`` are kept (the
+    least recently used is closed once no call uses it).
+
     Args:
         src: Path, bytes or binary file object.
-        model: A bundle path; None = the embedded default model.
+        model: A bundle path or bytes; None = the embedded default model.
         max_results: Categories returned.
-        **options: Other ClassifierOptions fields (score_threshold, num_threads, ...).
+        **options: Other BaseOptions fields (``num_threads``, ``accelerator``,
+            ``delegate_path``) or ClassifierOptions fields (``score_threshold``, ...).
+
+    Raises:
+        InvalidArgumentError: Bad options.
+        ModelError, AcceleratorUnavailableError: When the Classifier is built.
+        InvalidJpegError, UnsupportedJpegError, ImageTooLargeError: For the image.
     """
-    key_model = model if not isinstance(model, (bytes, bytearray, memoryview)) else hash(bytes(model))
-    key = (key_model, max_results, tuple(sorted((k, repr(v)) for k, v in options.items())))
-    with _default_lock:
-        clf = _default.get(key)
-        if clf is None:
-            clf = _default[key] = Classifier(ClassifierOptions(model=model, max_results=max_results,
-                                                               **options))
-    return clf.classify(src)
+    opts = flat_options(model, max_results=max_results, **options)
+    base = opts.base_options
+    key = (_model_key(model), base.accelerator, base.num_threads, base.delegate_path)
+    with _cache.use(key, lambda: Classifier(ClassifierOptions(base_options=base))) as clf:
+        return clf._classify(src, opts, _allowed(clf.labels, opts))
+
+
+__all__ = [
+    "CACHE_SIZE",
+    "BaseOptions",
+    "Category",
+    "ClassificationResult",
+    "Classifier",
+    "ClassifierOptions",
+    "Timing",
+    "classify",
+]

@@ -1,4 +1,8 @@
-"""The ``edge-dct`` command (also ``python -m edge_dct``)."""
+"""The ``edge-dct`` command (also ``python -m edge_dct``).
+
+stderr carries only our messages and the progress bar: LiteRT's native log lines are
+dropped unless ``--verbose`` or ``EDGE_DCT_VERBOSE=1`` asks for them (``edge_dct.native_log``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from edge_dct.errors import EdgeDctError
 from edge_dct.jpeg import read_dct
+from edge_dct.native_log import VERBOSE_ENV, set_verbose
+from edge_dct.paths import expand_paths
 
 _COMPONENT_NAMES = {
     "ycbcr": ("Y", "Cb", "Cr"),
@@ -87,22 +93,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
-
-
-def expand_paths(paths: Sequence[str]) -> Iterator[str]:
-    """Files as given, directories recursively (JPEG suffixes, sorted), ``-`` for stdin."""
-    for p in paths:
-        if p != "-" and os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for f in sorted(files):
-                    if f.lower().endswith(JPEG_SUFFIXES):
-                        yield os.path.join(root, f)
-        else:
-            yield p
-
-
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
@@ -115,15 +105,15 @@ def _progress(total: int, enabled: bool):
 
 def cmd_classify(args: argparse.Namespace) -> int:
     """Classifies JPEG files/directories/stdin; per-file errors do not stop the batch."""
-    from edge_dct.bundle import ModelError
-    from edge_dct.classifier import Classifier, ClassifierOptions
-    from edge_dct.runtime import AcceleratorUnavailableError
+    from edge_dct.classifier import Classifier
+    from edge_dct.options import BaseOptions, ClassifierOptions
 
     try:
-        clf = Classifier(ClassifierOptions(
-            model=args.model, max_results=args.top_k, score_threshold=args.threshold,
-            num_threads=args.threads, accelerator=args.accelerator, delegate_path=args.delegate))
-    except (ModelError, AcceleratorUnavailableError, ValueError) as e:
+        base = BaseOptions(model=args.model, accelerator=args.accelerator,
+                           num_threads=args.threads, delegate_path=args.delegate)
+        clf = Classifier(ClassifierOptions(base_options=base, max_results=args.top_k,
+                                           score_threshold=args.threshold))
+    except EdgeDctError as e:  # the model, an option, the accelerator or the runtime
         print(f"error: {e}", file=sys.stderr)
         return 2
     files = list(expand_paths(args.paths))
@@ -209,14 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="edge-dct", description="Classify JPEG photos straight from their DCT coefficients."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="header and coefficient statistics of JPEG files")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help=f"also show LiteRT's native log lines (or set {VERBOSE_ENV}=1)")
+    info = sub.add_parser("info", parents=[common],
+                          help="header and coefficient statistics of JPEG files")
     info.add_argument("paths", nargs="+", help="JPEG files")
     info.add_argument("--json", action="store_true", help="one JSON object per file")
     info.add_argument("--lenient", action="store_true",
                       help="decode corrupt/truncated files as far as possible (strict=False)")
     info.set_defaults(func=cmd_info)
 
-    cl = sub.add_parser("classify", help="classify JPEG files, directories or stdin ('-')")
+    cl = sub.add_parser("classify", parents=[common],
+                        help="classify JPEG files, directories or stdin ('-')")
     cl.add_argument("paths", nargs="+", help="JPEG files, directories (recursive) or - for stdin")
     cl.add_argument("--model", help="edge_dct .tflite bundle (default: the embedded model)")
     cl.add_argument("--top-k", type=int, default=5, help="categories per image (default 5)")
@@ -236,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="DCT pipeline vs the RGB EfficientNet-Lite0 pipeline (see bench --help)")
     bench.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by edge_dct.bench
 
-    models = sub.add_parser("models", help="embedded models and the LiteRT backend in use")
+    models = sub.add_parser("models", parents=[common],
+                            help="embedded models and the LiteRT backend in use")
     models.add_argument("paths", nargs="*", help="bundles to describe (default: embedded ones)")
     models.set_defaults(func=cmd_models)
     return parser
@@ -249,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        set_verbose(True)
     return args.func(args)
 
 

@@ -9,7 +9,6 @@ frequency (libjpeg's order, not zigzag).  Grids are libjpeg's per-component
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO, Union
@@ -17,7 +16,7 @@ from typing import BinaryIO, Union
 import numpy as np
 
 from edge_dct import _jpeg
-from edge_dct.errors import EdgeDctError, EdgeDctWarning, read_file
+from edge_dct.errors import EdgeDctError, read_file, warn_decoded
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 """What every reader accepts: a path, JPEG bytes, or a binary file object."""
@@ -112,7 +111,7 @@ def load_source(src: Source) -> tuple[bytes | bytearray | memoryview | np.ndarra
     """Returns ``(buffer, name)`` for any accepted source.
 
     Raises:
-        EdgeDctError: The path cannot be read (wraps the OSError).
+        EdgeDctError: The path cannot be read (wraps the OSError; ``code`` is ErrorCode.IO).
         TypeError: ``src`` is none of the accepted types.
     """
     if isinstance(src, (str, os.PathLike)):
@@ -202,16 +201,16 @@ def read_dct(
         InvalidJpegError: Malformed data (names the source, reason and byte offset).
         UnsupportedJpegError: A valid JPEG outside scope (12-bit, lossless...).
         ImageTooLargeError: More than ``max_pixels`` pixels.
+        OutOfMemoryError: Native memory ran out.
+
+    Warns:
+        EdgeDctWarning: With ``strict=False``, when the data was corrupt or truncated.
     """
     data, name = load_source(src)
     info, planes, tables, num_warnings, first = _jpeg.read_dct(
         data, name, dequantize, strict, max_pixels, max_scans
     )
-    found: tuple[str, ...] = ()
-    if num_warnings:
-        more = f" (+{num_warnings - 1} more)" if num_warnings > 1 else ""
-        found = (f"{first}{more}",)
-        warnings.warn(f"{name}: {found[0]}", EdgeDctWarning, stacklevel=2)
+    found = warn_decoded(name, num_warnings, first)
     return DctImage(tuple(planes), tables, _info(info), dequantize, found)
 
 

@@ -7,14 +7,13 @@ Android bridge, so every client gets bit-identical tensors.
 from __future__ import annotations
 
 import threading
-import warnings
 from typing import Mapping
 
 import numpy as np
 
 from edge_dct import _jpeg
+from edge_dct.errors import InvalidArgumentError, warn_decoded
 from edge_dct.jpeg import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, Source, load_source, read_header
-from edge_dct.errors import EdgeDctWarning
 from edge_dct.spec import InputSpec
 
 _local = threading.local()
@@ -74,7 +73,15 @@ def prepare(
         orthonormal 8x8 DCT of level-shifted samples (like dequantized coefficients).
 
     Raises:
-        InvalidJpegError, UnsupportedJpegError (CMYK/YCCK, 12-bit...), ImageTooLargeError.
+        InvalidJpegError, UnsupportedJpegError (CMYK/YCCK, 12-bit...), ImageTooLargeError:
+            For the image.
+        InvalidArgumentError: Inconsistent arguments (``out`` of the wrong shape or dtype,
+            int8 without ``quantization``, ``hflip`` without ``window``, an empty window).
+        OutOfMemoryError: Native memory ran out.
+        TypeError: ``dtype`` is neither float32 nor int8, or ``src`` is of no accepted type.
+
+    Warns:
+        EdgeDctWarning: With ``strict=False``, when the data was corrupt or truncated.
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.int8):
@@ -82,15 +89,15 @@ def prepare(
     int8 = dtype == np.int8
     names = [t.name for t in spec.tensors]
     if int8 and (quantization is None or set(names) - set(quantization)):
-        raise ValueError(f"int8 output needs quantization (scale, zero_point) for {names}")
+        raise InvalidArgumentError(f"int8 output needs quantization (scale, zero_point) for {names}")
     tensors = dict(out) if out is not None else allocate(spec, dtype)
     for t in spec.tensors:
         a = tensors.get(t.name)
         if a is None or a.shape != t.shape or a.dtype != dtype or not a.flags.c_contiguous:
-            raise ValueError(f"out[{t.name!r}] must be a C-contiguous {dtype} array of shape "
+            raise InvalidArgumentError(f"out[{t.name!r}] must be a C-contiguous {dtype} array of shape "
                              f"{t.shape}")
     if hflip and window is None:
-        raise ValueError("hflip needs an explicit window")
+        raise InvalidArgumentError("hflip needs an explicit window")
     data, src_name = load_source(src)
     name = name or src_name
     scales = tuple(float(quantization[n][0]) for n in names) if int8 else ()
@@ -99,8 +106,7 @@ def prepare(
         data, name, spec, [tensors[n] for n in names], int8, scales, zps,
         None if window is None else tuple(float(v) for v in window), hflip, orientation,
         strict, max_pixels, max_scans, _workspace())
-    if num_warnings:
-        warnings.warn(f"{name}: {first}", EdgeDctWarning, stacklevel=2)
+    warn_decoded(name, num_warnings, first)
     return tensors
 
 

@@ -11,34 +11,33 @@ Accelerators:
 * ``"edgetpu"``: the ``libedgetpu.so.1`` delegate (or ``delegate_path``);
 * ``"auto"``: Edge TPU for Edge-TPU-compiled models, else GPU when one answers, else CPU;
   the choice is reported (``Runner.accelerator``).
+
+LiteRT's native log lines (XNNPACK creation, accelerator probing and destruction) are kept off
+stderr around every call that writes them (``edge_dct.native_log``; ``EDGE_DCT_VERBOSE=1``
+shows them).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib
-import os
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from edge_dct.bundle import ModelBundle, ModelError
-from edge_dct.errors import EdgeDctError
+from edge_dct.bundle import ModelBundle
+from edge_dct.errors import (  # Accelerator/RuntimeUnavailableError: re-exported (old home)
+    AcceleratorUnavailableError,
+    InvalidArgumentError,
+    ModelError,
+    RuntimeUnavailableError,
+)
+from edge_dct.native_log import runtime_logs
+from edge_dct.options import ACCELERATORS
 
-ACCELERATORS = ("cpu", "gpu", "edgetpu", "auto")
 EDGETPU_LIBRARY = "libedgetpu.so.1"
-
-
-class AcceleratorUnavailableError(EdgeDctError, RuntimeError):
-    """The requested accelerator (or its delegate library) is not available here."""
-
-
-class RuntimeUnavailableError(EdgeDctError, ImportError):
-    """No LiteRT backend could be imported."""
 
 
 @dataclass(frozen=True)
@@ -116,22 +115,29 @@ def runtime_info() -> RuntimeInfo:
     return RuntimeInfo(backend.name, backend.version, notes)
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silences native log spam (accelerator probing) on file descriptor 2."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    saved = os.dup(fd)
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), fd)
-        try:
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
+def open_interpreter(content: bytes, num_threads: int | None = None,
+                     delegates: Sequence[Any] | None = None) -> tuple[Any, Any]:
+    """A LiteRT interpreter on a .tflite model, its tensors allocated (delegates applied).
+
+    LiteRT's log lines of this (XNNPACK's creation) are kept off stderr (``runtime_logs``).
+
+    Args:
+        content: The .tflite bytes.
+        num_threads: CPU threads (None: LiteRT's default).
+        delegates: Delegates from the backend's ``load_delegate``.
+
+    Returns:
+        (interpreter, its default signature runner).
+
+    Raises:
+        ValueError, RuntimeError: LiteRT cannot load the model.
+    """
+    backend, _ = _backend()
+    with runtime_logs():
+        interp = backend.interpreter(model_content=content, num_threads=num_threads,
+                                     experimental_delegates=delegates)
+        interp.allocate_tensors()
+        return interp, interp.get_signature_runner()
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ class Runner:
     def __init__(self, bundle: ModelBundle, *, num_threads: int | None = None,
                  accelerator: str = "cpu", delegate_path: str | None = None):
         if accelerator not in ACCELERATORS:
-            raise ValueError(f"accelerator must be one of {ACCELERATORS}, not {accelerator!r}")
+            raise InvalidArgumentError(f"accelerator must be one of {ACCELERATORS}, not {accelerator!r}")
         self.bundle = bundle
         self.backend, _ = _backend()
         self._compiled = None
@@ -183,29 +189,33 @@ class Runner:
         raise AssertionError("unreachable: the CPU always opens")
 
     def _open(self, accelerator: str, num_threads: int | None, delegate_path: str | None) -> None:
-        b = self.backend
         delegates = None
         if accelerator == "edgetpu" or (accelerator == "gpu" and delegate_path):
-            library = delegate_path or EDGETPU_LIBRARY
-            try:
-                ctypes.CDLL(library)  # fails fast and cleanly when the library is absent
-                with _quiet_stderr():
-                    delegates = [b.load_delegate(library)]
-            except (ValueError, OSError, RuntimeError) as e:
-                raise AcceleratorUnavailableError(
-                    f"{accelerator}: cannot load delegate {library!r} ({e})"
-                    + ("; install the Edge TPU runtime (libedgetpu1-std)"
-                       if accelerator == "edgetpu" else ""), self.bundle.name) from e
+            delegates = [self._load_delegate(accelerator, delegate_path or EDGETPU_LIBRARY)]
         elif accelerator == "gpu":
             self._open_gpu()
             return
         try:
-            interp = b.interpreter(model_content=self.bundle.content, num_threads=num_threads,
-                                   experimental_delegates=delegates)
-            self._runner = interp.get_signature_runner()
+            self._interp, self._runner = open_interpreter(self.bundle.content, num_threads,
+                                                          delegates)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"LiteRT cannot load the model: {e}", self.bundle.name) from e
-        self._interp = interp
+
+    def _load_delegate(self, accelerator: str, library: str) -> Any:
+        reason = None
+        try:
+            ctypes.CDLL(library)  # fails fast and cleanly when the library is absent
+            with runtime_logs(probe=True):
+                try:
+                    return self.backend.load_delegate(library)
+                except (ValueError, OSError, RuntimeError) as e:
+                    reason = str(e)  # the failed delegate is freed in the block, quietly
+        except OSError as e:
+            reason = str(e)
+        raise AcceleratorUnavailableError(
+            f"{accelerator}: cannot load delegate {library!r} ({reason})"
+            + ("; install the Edge TPU runtime (libedgetpu1-std)"
+               if accelerator == "edgetpu" else ""), self.bundle.name)
 
     def _open_gpu(self) -> None:
         cm = self.backend.compiled_model
@@ -213,13 +223,15 @@ class Runner:
             raise AcceleratorUnavailableError(
                 f"gpu: the {self.backend.name} backend has no GPU accelerator; pass "
                 "delegate_path=libtensorflowlite_gpu_delegate.so", self.bundle.name)
-        try:
-            with _quiet_stderr():
+        with runtime_logs(probe=True):
+            try:
                 model = cm.CompiledModel.from_buffer(self.bundle.content,
                                                      hardware_accel=cm.HardwareAccelerator.GPU)
-        except RuntimeError as e:
+            except RuntimeError:
+                model = None  # the exception, and the LiteRT environment it holds, die here
+        if model is None:
             raise AcceleratorUnavailableError(
-                "gpu: LiteRT found no usable GPU (WebGPU/OpenCL adapter)", self.bundle.name) from e
+                "gpu: LiteRT found no usable GPU (WebGPU/OpenCL adapter)", self.bundle.name)
         self._compiled = model
         sig = model.get_signature_list()
         self._sig_key = next(iter(sig))
@@ -291,8 +303,10 @@ class Runner:
         return outs[self.output.name].read(n, self.output.dtype)
 
     def close(self) -> None:
-        self._runner = None
-        self._interp = None
-        if self._compiled is not None:
-            self._compiled.close()
-            self._compiled = None
+        """Releases the interpreter (LiteRT's log lines of that kept off stderr)."""
+        with runtime_logs():
+            self._runner = None
+            self._interp = None
+            if self._compiled is not None:
+                self._compiled.close()
+                self._compiled = None

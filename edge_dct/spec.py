@@ -1,6 +1,6 @@
 """InputSpec: the model contract stored inside every edge_dct .tflite bundle (v1).
 
-JSON form (DESIGN.md)::
+JSON form (docs/design.md)::
 
     {"version": 1, "grid": [28, 28],
      "resize": {"mode": "shorter_side", "size": 256},
@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from edge_dct.errors import EdgeDctError
+from edge_dct.errors import InvalidSpecError  # re-exported: its home was this module
 
 COMPONENTS = ("y", "cb", "cr")
 ALL64: tuple[int, ...] = tuple(range(64))
@@ -29,10 +29,6 @@ DCTNET24: dict[str, tuple[int, ...]] = {
     "cb": (0, 1, 8, 9),
     "cr": (0, 1, 8, 9),
 }
-
-
-class InvalidSpecError(EdgeDctError, ValueError):
-    """An InputSpec field is missing or wrong; the message names the field."""
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no JPEG files under {args.folder}", file=sys.stderr)
         return 2
     try:
-        classifier = edge_dct.Classifier(edge_dct.ClassifierOptions(model=args.model,
-                                                                    max_results=1))
-    except (edge_dct.EdgeDctError, ValueError) as e:
+        classifier = edge_dct.Classifier(edge_dct.ClassifierOptions(
+            base_options=edge_dct.BaseOptions(model=args.model), max_results=1))
+    except edge_dct.EdgeDctError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -30,10 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        options = edge_dct.ClassifierOptions(model=args.model, max_results=args.top_k)
+        options = edge_dct.ClassifierOptions(base_options=edge_dct.BaseOptions(model=args.model),
+                                             max_results=args.top_k)
         with edge_dct.Classifier(options) as classifier:
             result = classifier.classify(args.photo)
-    except (edge_dct.EdgeDctError, ValueError) as e:
+    except edge_dct.EdgeDctError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

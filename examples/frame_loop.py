@@ -34,7 +34,9 @@ def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: in
     if limit > 0:
         frames = itertools.islice(frames, limit)
     failed = 0
-    with edge_dct.Classifier(edge_dct.ClassifierOptions(model=model, max_results=1)) as classifier:
+    options = edge_dct.ClassifierOptions(base_options=edge_dct.BaseOptions(model=model),
+                                         max_results=1)
+    with edge_dct.Classifier(options) as classifier:
         try:
             for i, jpeg in enumerate(frames, 1):
                 start = time.perf_counter()

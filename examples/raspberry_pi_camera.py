@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
               else camera_frames(width, height, args.quality))
     if args.frames > 0:
         frames = itertools.islice(frames, args.frames)
-    classifier = edge_dct.Classifier(edge_dct.ClassifierOptions(model=args.model, max_results=1))
+    classifier = edge_dct.Classifier(edge_dct.ClassifierOptions(
+        base_options=edge_dct.BaseOptions(model=args.model), max_results=1))
     failed = 0
     with classifier:
         try:

@@ -250,7 +250,7 @@ static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
       violation("prepare: built-in and libjpeg decoders disagree on the tensors");
   }
   size_t off, len;
-  check_status(edct_find_metadata(data, size, "edge_dct", &off, &len, &err));
+  check_status(edct_find_metadata(data, size, EDCT_METADATA_NAME, &off, &len, &err));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -5,17 +5,19 @@ from __future__ import annotations
 import gc
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edge_dct
 from edge_dct.bundle import DEFAULT_MODEL, ModelBundle, ModelError
-from edge_dct.classifier import Classifier, ClassifierOptions, classify
+from edge_dct.classifier import BaseOptions, Classifier, ClassifierOptions, classify
 from edge_dct.runtime import AcceleratorUnavailableError, Runner, runtime_info
 from tests.conftest import CORPUS, ROOT, clothing_photos
 
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no embedded
 
 @pytest.fixture(scope="module")
 def clf():
-    with Classifier.create_from_options(ClassifierOptions(max_results=5, num_threads=2)) as c:
+    options = ClassifierOptions(base_options=BaseOptions(num_threads=2), max_results=5)
+    with Classifier.create_from_options(options) as c:
         yield c
 
 
@@ -44,12 +47,18 @@ def test_classify_photo(clf: Classifier) -> None:
     assert clf.spec.labels and len(clf.labels) == 1000
 
 
+def test_embedded_labels_are_distinct(clf: Classifier) -> None:
+    """No two classes print the same label (ImageNet's maillot, crane, Cardigan/cardigan)."""
+    assert len({label.lower() for label in clf.labels}) == len(clf.labels) == 1000
+    assert {"maillot", "maillot, tank suit", "crane (bird)", "crane (machine)"} <= set(clf.labels)
+
+
 def test_sensible_imagenet_labels(clf: Classifier) -> None:
     """Clothing photos land on clothing-like ImageNet classes."""
     clothing = {"jersey", "sweatshirt", "cardigan", "suit", "jean", "miniskirt", "trench coat",
                 "overskirt", "hoopskirt", "sarong", "kimono", "abaya", "cowboy hat", "sombrero",
                 "running shoe", "sandal", "loafer", "clog", "cowboy boot", "Loafer", "swimming trunks",
-                "bow tie", "brassiere", "maillot", "gown", "poncho", "lab coat", "apron", "pajama",
+                "bow tie", "brassiere", "maillot", "maillot, tank suit", "gown", "poncho", "lab coat", "apron", "pajama",
                 "wool", "velvet", "bonnet", "shower cap", "mitten", "sock", "stole", "fur coat",
                 "military uniform", "bulletproof vest", "academic gown", "Windsor tie", "bikini",
                 "Christmas stocking", "backpack", "mailbag", "purse", "crash helmet", "football helmet"}
@@ -89,10 +98,12 @@ def test_options(clf: Classifier) -> None:
         assert [x.label for x in c.classify(photo).categories] == [full[3].label, full[4].label]
     with Classifier(ClassifierOptions(category_denylist=[full[0].label])) as c:
         assert c.classify(photo).categories[0].label == full[1].label
-    with pytest.raises(ValueError, match="mutually exclusive"):
+    with pytest.raises(edge_dct.InvalidArgumentError, match="mutually exclusive"):
         ClassifierOptions(category_allowlist=["a"], category_denylist=["b"])
-    with pytest.raises(ValueError, match="accelerator"):
-        ClassifierOptions(accelerator="tpu")
+    with pytest.raises(edge_dct.InvalidArgumentError, match="accelerator"):
+        BaseOptions(accelerator="tpu")
+    with pytest.raises(ValueError, match="num_threads"):
+        BaseOptions(num_threads=0)
     with pytest.raises(ValueError, match="max_results"):
         ClassifierOptions(max_results=0)
 
@@ -137,7 +148,7 @@ def test_model_errors(model, match: str) -> None:
     elif model == "bad-grid":
         model = _patched(b'"grid":[28,28]', b'"grid":[26,28]')
     with pytest.raises(ModelError, match=match):
-        Classifier(ClassifierOptions(model=model))
+        Classifier(ClassifierOptions(base_options=BaseOptions(model=model)))
 
 
 def test_lifecycle() -> None:
@@ -202,9 +213,101 @@ def test_module_level_classify() -> None:
     assert len(a.categories) == 3
 
 
+def test_classify_cache_shares_one_interpreter_across_result_options(monkeypatch) -> None:
+    """classify()'s cache is keyed on model content + runtime settings only."""
+    from edge_dct import classifier
+
+    monkeypatch.setattr(classifier, "_cache", classifier._ClassifierCache(classifier.CACHE_SIZE))
+    runners = []
+    real_runner = classifier.Runner
+
+    def counting_runner(*args, **kwargs):
+        runners.append(real_runner(*args, **kwargs))
+        return runners[-1]
+
+    monkeypatch.setattr(classifier, "Runner", counting_runner)
+    photo = clothing_photos()[0]
+    one = classify(photo, max_results=1)
+    four = classify(photo, max_results=4, score_threshold=0.0)
+    as_bytes = classify(photo, model=DEFAULT_MODEL.read_bytes(), max_results=2)  # same content
+    denied = classify(photo, model=str(DEFAULT_MODEL), category_denylist=[one.top.label])
+    assert len(runners) == 1 and len(classifier._cache) == 1
+    assert len(one.categories) == 1 and len(four.categories) == 4 and len(as_bytes.categories) == 2
+    assert four.categories[0] == one.categories[0] == as_bytes.categories[0]
+    assert denied.top.label != one.top.label
+    classify(photo, num_threads=1)  # a runtime setting: a second interpreter
+    assert len(runners) == 2
+
+
+def test_classify_cache_is_bounded_and_closes_what_it_evicts(monkeypatch) -> None:
+    from edge_dct import classifier
+
+    cache = classifier._ClassifierCache(classifier.CACHE_SIZE)
+    monkeypatch.setattr(classifier, "_cache", cache)
+    made: list[Classifier] = []
+
+    class Recorded(Classifier):
+        def __init__(self, options):
+            super().__init__(options)
+            made.append(self)
+
+    monkeypatch.setattr(classifier, "Classifier", Recorded)
+    photo = clothing_photos()[0]
+    for threads in range(1, classifier.CACHE_SIZE + 2):
+        classify(photo, num_threads=threads)
+    assert len(made) == classifier.CACHE_SIZE + 1 and len(cache) == classifier.CACHE_SIZE
+    assert made[0]._closed and not any(c._closed for c in made[1:])
+    classify(photo, num_threads=1)  # evicted: built again, and the oldest left goes
+    assert len(made) == classifier.CACHE_SIZE + 2 and made[1]._closed
+
+
+def test_cache_closes_an_evicted_classifier_only_when_unused() -> None:
+    from edge_dct.classifier import _ClassifierCache
+
+    class Fake:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    cache = _ClassifierCache(1)
+    with cache.use("a", Fake) as a:
+        with cache.use("b", Fake) as b:  # evicts "a" while a call still uses it
+            assert not a.closed
+        assert not a.closed and not b.closed
+    assert a.closed and not b.closed and len(cache) == 1
+
+
 def _cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge_dct", *args], cwd=ROOT, input=stdin,
                           capture_output=True, timeout=300)
+
+
+def _edge_dct_command(*args: str, verbose_env: str | None = None) -> subprocess.CompletedProcess:
+    """The installed ``edge-dct`` script (``python -m edge_dct`` where it is not installed)."""
+    script = Path(sys.executable).with_name("edge-dct")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "edge_dct"]
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_DCT_VERBOSE"}
+    if verbose_env is not None:
+        env["EDGE_DCT_VERBOSE"] = verbose_env
+    return subprocess.run([*command, *args], cwd=ROOT, capture_output=True, timeout=300, env=env)
+
+
+def test_cli_stderr_holds_no_runtime_logs_unless_verbose() -> None:
+    photo = str(clothing_photos()[0])
+    for accelerator in ("cpu", "auto"):
+        r = _edge_dct_command("classify", "--accelerator", accelerator, photo)
+        assert r.returncode == 0 and r.stdout.startswith(photo.encode()), r.stderr
+        assert r.stderr == b"", r.stderr  # no INFO:, no DestroyAccelerator, no probe noise
+    r = _edge_dct_command("classify", photo, "/nonexistent/photo.jpg")  # our messages stay
+    assert r.returncode == 1 and b"INFO:" not in r.stderr
+    assert b"error: /nonexistent/photo.jpg: cannot read file" in r.stderr
+    assert b"1 classified, 1 failed" in r.stderr
+    verbose = _edge_dct_command("classify", "--verbose", photo)
+    assert verbose.returncode == 0
+    assert b"INFO: Created TensorFlow Lite XNNPACK delegate" in verbose.stderr
+    env = _edge_dct_command("classify", photo, verbose_env="1")
+    assert b"INFO: Created TensorFlow Lite XNNPACK delegate" in env.stderr
 
 
 def test_cli_classify() -> None:

@@ -1,4 +1,4 @@
-"""converters.targets / converters.distill / converters.torch_graph: the distillation path.
+"""converters.train (targets, crops, teacher, distill, torch_graph): the distillation path.
 
 Teacher targets computed once in LiteRT, crop geometry shared by student and teacher, the
 PyTorch twin of the Keras student, checkpoint and resume. A tiny configuration (8x8 grid,
@@ -17,10 +17,14 @@ tf = pytest.importorskip("tensorflow")
 cv2 = pytest.importorskip("cv2")
 torch = pytest.importorskip("torch")
 
-from converters import distill, targets  # noqa: E402
-from converters.dct_frontend import dct_to_rgb_input  # noqa: E402
-from converters.registry import build  # noqa: E402
-from converters.torch_graph import TorchGraph, nchw, to_keras, to_torch  # noqa: E402
+from converters.data import splits  # noqa: E402
+from converters.train import distill, targets  # noqa: E402
+from converters.train.crops import crop_of, decode_rgb, teacher_crop  # noqa: E402
+from converters.train.evaluation import bundle_fidelity  # noqa: E402
+from converters.train.teacher import TEACHER, TEACHER_FEATURE  # noqa: E402
+from converters.train.torch_graph import TorchGraph, nchw, to_keras, to_torch  # noqa: E402
+from converters.zoo.dct_frontend import dct_to_rgb_input  # noqa: E402
+from converters.zoo.registry import build  # noqa: E402
 from edge_dct.prepare import prepare  # noqa: E402
 
 from .conftest import synthetic_image  # noqa: E402
@@ -74,7 +78,7 @@ def target_dir(data: Path, tmp_path_factory) -> Path:
 def test_targets_complete_and_resume_is_a_no_op(data: Path, target_dir: Path) -> None:
     t = targets.Targets(target_dir)
     assert t.grid == GRID and t.done == [6, 6] and t.valid.all()
-    assert t.photos == [str(p.relative_to(data)) for p in distill.training_photos(data)]
+    assert t.photos == [str(p.relative_to(data)) for p in splits.training_photos(data)]
     before = np.array(t.logits)
     assert targets.main(["--work", str(target_dir), "--data", str(data), "--grid", str(GRID),
                          "--variants", "2"]) == 0
@@ -85,14 +89,14 @@ def test_targets_are_the_keras_teacher_on_the_stored_crop(data: Path, target_dir
     import keras
 
     t = targets.Targets(target_dir)
-    teacher = build(distill.TEACHER, image_size=8 * GRID)
-    view = keras.Model(teacher.input, [teacher.get_layer(distill.TEACHER_FEATURE).output, teacher.output])
+    teacher = build(TEACHER, image_size=8 * GRID)
+    view = keras.Model(teacher.input, [teacher.get_layer(TEACHER_FEATURE).output, teacher.output])
     for v in range(2):
         for i in range(len(t.photos)):
             raw = (data / t.photos[i]).read_bytes()
-            window, flip = targets.crop_of(raw, v, i, GRID)
+            window, flip = crop_of(raw, v, i, GRID)
             assert tuple(t.window[v, i]) == pytest.approx(window) and bool(t.hflip[v, i]) == flip
-            image = distill.teacher_crop(distill.decode_rgb(raw), window, flip, 8 * GRID)
+            image = teacher_crop(decode_rgb(raw), window, flip, 8 * GRID)
             feature, logits = view.predict(image, verbose=0)
             np.testing.assert_allclose(t.feature[v, i], feature[0], atol=0.02 + 2e-3 * np.abs(feature).max())
             np.testing.assert_allclose(t.logits[v, i], logits[0], atol=0.02)
@@ -100,14 +104,14 @@ def test_targets_are_the_keras_teacher_on_the_stored_crop(data: Path, target_dir
 
 def test_teacher_crop_matches_student_window(data: Path, tmp_path: Path) -> None:
     # Full size: no network runs here, and 224 px keeps resampling differences small.
-    args = distill.parse_args(["--work", str(tmp_path), "--data", str(data), *TINY, "--grid", "28"])
-    photos = distill.training_photos(data)
-    spec = distill.resolve_spec(args, photos)
+    config = distill.parse_args(["--work", str(tmp_path), "--data", str(data), *TINY, "--grid", "28"])
+    photos = splits.training_photos(data)
+    spec = distill.resolve_spec(config, photos)
     raw = photos[1].read_bytes()
     flips = set()
     for variant in range(12):
-        window, flip = targets.crop_of(raw, variant, 1, 28)
-        teacher = distill.teacher_crop(distill.decode_rgb(raw), window, flip, 224)
+        window, flip = crop_of(raw, variant, 1, 28)
+        teacher = teacher_crop(decode_rgb(raw), window, flip, 224)
         assert teacher.shape == (1, 224, 224, 3)
         student_view = exact_rgb(prepare(raw, spec, window=window, hflip=flip), spec.normalize)
         err = np.abs(student_view - teacher).mean()
@@ -154,10 +158,10 @@ def test_checkpoint_and_resume(data: Path, target_dir: Path, tmp_path: Path) -> 
     assert distill.main([*common, "--steps", "2"]) == 0
     assert [p.name for p in distill.checkpoints(work)] == ["ckpt-0000001", "ckpt-0000002"]
 
-    args = distill.parse_args([*common, "--steps", "4"])
-    student = distill.Student(args)
-    trainer = distill.Trainer(student, args)
-    assert distill.start_state(args, student, trainer) == 2 and trainer.step == 2
+    config = distill.parse_args([*common, "--steps", "4"])
+    student = distill.Student(config.model)
+    trainer = distill.Trainer(student, config.optim)
+    assert distill.start_state(config, student, trainer) == 2 and trainer.step == 2
     saved = torch.load(distill.checkpoints(work)[-1] / "student.pt", weights_only=True)
     for k, v in student.graph.state_dict().items():
         torch.testing.assert_close(v, saved[k], rtol=0, atol=0)
@@ -171,7 +175,8 @@ def test_checkpoint_and_resume(data: Path, target_dir: Path, tmp_path: Path) -> 
     assert [r["step"] for r in steps] == [1, 2, 3, 4]
     assert all(np.isfinite(r["loss"]) and r["images_per_s"] > 0 for r in steps)
     state = json.loads((distill.checkpoints(work)[-1] / "state.json").read_text())
-    assert state["step"] == 4 and state["args"]["adapter_width"] == 32
+    assert state["step"] == 4 and state["student"]["adapter_width"] == 32
+    assert state["config"]["optim"]["steps"] == 4 and state["config"]["work"] == str(work)
     assert any("eval" in r and 0 <= r["eval"]["top1_agreement"] <= 1 for r in records)
 
     # A resume that would silently train another model is refused, naming the argument.
@@ -180,9 +185,9 @@ def test_checkpoint_and_resume(data: Path, target_dir: Path, tmp_path: Path) -> 
 
 
 def test_feature_stage_trains_only_the_adapter(data: Path, target_dir: Path, tmp_path: Path) -> None:
-    args = distill.parse_args(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
-                               *TINY, "--steps", "3"])
-    student = distill.Student(args)
+    config = distill.parse_args(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
+                                 *TINY, "--steps", "3"])
+    student = distill.Student(config.model)
     before = {k: v.clone() for k, v in student.graph.state_dict().items()}
     assert distill.main(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
                          *TINY, "--steps", "3"]) == 0
@@ -212,9 +217,9 @@ def test_logits_stage_starts_from_feature_run_and_exports(data: Path, target_dir
 
 
 def test_adapter_bn_tracks_batches_and_back_half_bn_stays_frozen(data: Path, target_dir: Path, tmp_path: Path) -> None:
-    args = distill.parse_args(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
-                               *TINY, "--stage", "logits"])
-    student = distill.Student(args)
+    config = distill.parse_args(["--work", str(tmp_path), "--data", str(data), "--targets", str(target_dir),
+                                 *TINY, "--stage", "logits"])
+    student = distill.Student(config.model)
     student.train()
     bns = {n: m for n, m in student.graph.layers.items() if isinstance(m, torch.nn.BatchNorm2d)}
     adapter = [m for n, m in bns.items() if distill.is_adapter(n)]
@@ -224,10 +229,10 @@ def test_adapter_bn_tracks_batches_and_back_half_bn_stays_frozen(data: Path, tar
     assert all(m.training and m.momentum == distill.ADAPTER_BN_MOMENTUM for m in adapter)
     assert all(not m.training and not m.weight.requires_grad for m in tail)
     before = [m.running_var.clone() for m in tail]
-    trainer = distill.Trainer(student, args)
+    trainer = distill.Trainer(student, config.optim)
     t = targets.Targets(target_dir)
     pool = distill.sample_pool(t)
-    spec = distill.resolve_spec(args, [data / p for p in t.photos])
+    spec = distill.resolve_spec(config, [data / p for p in t.photos])
     batch = next(distill.batches(t, pool, data, spec, 2, 0, 0, 1, 1))
     trainer(batch)
     assert all(torch.equal(m.running_var, b) for m, b in zip(tail, before))
@@ -236,21 +241,19 @@ def test_adapter_bn_tracks_batches_and_back_half_bn_stays_frozen(data: Path, tar
 def test_photo_split_holds_back_and_skips_excluded(tmp_path: Path, monkeypatch) -> None:
     """Imagenette val/ and every 20th photo of the other sets are held back, never trained on;
     files of the exclude list are in neither."""
-    from converters import default_model
-
     for rel in ["imagenette/train/n1/a.jpg", "imagenette/train/n1/b.jpg", "imagenette/val/n1/c.jpg",
                 *(f"intel/buildings/{i:03d}.jpg" for i in range(45))]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     exclude = tmp_path / "exclude.txt"
     exclude.write_text("# overlap with the evaluation set\ntrain/n1/b.jpg\nbuildings/020.jpg\n")
-    monkeypatch.setattr(default_model, "EXCLUDE", exclude)
+    monkeypatch.setenv("EDGE_DCT_EXCLUDE", str(exclude))
 
-    train = {str(p.relative_to(tmp_path)) for p in distill.training_photos(tmp_path)}
-    held = {str(p.relative_to(tmp_path)) for p in distill.held_out_photos(tmp_path, 1000)}
+    train = {str(p.relative_to(tmp_path)) for p in splits.training_photos(tmp_path)}
+    held = {str(p.relative_to(tmp_path)) for p in splits.held_out_photos(tmp_path, 1000)}
     intel = [f"intel/buildings/{i:03d}.jpg" for i in range(45) if i != 20]
     assert not train & held
-    assert held == {"imagenette/val/n1/c.jpg", *intel[::distill.HOLD_BACK_EVERY]}
+    assert held == {"imagenette/val/n1/c.jpg", *intel[::splits.HOLD_BACK_EVERY]}
     assert train == {"imagenette/train/n1/a.jpg"} | (set(intel) - held)
     assert "imagenette/train/n1/b.jpg" not in train | held and "intel/buildings/020.jpg" not in train | held
 
@@ -262,4 +265,4 @@ def test_missing_data_and_checkpoints_are_clear_errors(tmp_path: Path) -> None:
         distill.main(["--work", str(tmp_path / "run"), "--data", str(tmp_path), *TINY,
                       "--export", str(tmp_path / "s.tflite")])
     with pytest.raises(ValueError, match=r"bundle_fidelity: no photos to measure .*s\.tflite"):
-        distill.bundle_fidelity(tmp_path / "s.tflite", tmp_path / "f.tflite", [], None, None)
+        bundle_fidelity(tmp_path / "s.tflite", tmp_path / "f.tflite", [], None, None)

@@ -1,10 +1,10 @@
-"""converters.intervals: the Wilson interval quoted beside agreement rates."""
+"""converters.ship.intervals: the Wilson interval quoted beside agreement rates."""
 
 from __future__ import annotations
 
 import pytest
 
-from converters.intervals import wilson_interval
+from converters.ship.intervals import wilson_interval
 
 
 def test_wilson_interval_known_values() -> None:

@@ -1,4 +1,4 @@
-"""converters.qat: the int8 simulation, the training pool, fine-tuning and the command line.
+"""converters.train.qat: the int8 simulation, the training pool, fine-tuning and the command line.
 
 The simulation is checked against TFLite's own int8 kernels on a real (ImageNet-weight)
 EfficientNet-Lite0 at 64 px; the command line runs pool -> train (with a resume) -> export on
@@ -16,11 +16,11 @@ import pytest
 pytest.importorskip("tensorflow")
 torch = pytest.importorskip("torch")
 
-from converters import distill, qat  # noqa: E402
-from converters.calibration import default_samples  # noqa: E402
-from converters.export import LiteRunner, convert, input_shapes, model_spec  # noqa: E402
-from converters.registry import build, get_config  # noqa: E402
-from converters.torch_graph import TorchGraph, graph_plan, nchw, to_torch  # noqa: E402
+from converters.ship.calibration import default_samples  # noqa: E402
+from converters.ship.export import LiteRunner, convert, input_shapes, model_spec  # noqa: E402
+from converters.train import distill, qat  # noqa: E402
+from converters.train.torch_graph import TorchGraph, graph_plan, nchw, to_torch  # noqa: E402
+from converters.zoo.registry import build, get_config  # noqa: E402
 
 from .test_distill import TINY, data, target_dir  # noqa: E402,F401  (fixtures)
 
@@ -175,7 +175,7 @@ def test_command_line_pool_train_resume_export(data: Path, target_dir: Path, tmp
 
 
 def test_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match=r"package\.pt does not exist \(run `python -m converters.qat pool`"):
+    with pytest.raises(SystemExit, match=r"package\.pt does not exist \(run `python -m converters qat pool`"):
         qat.main(["train", "--work", str(tmp_path), "--device", "cpu"])
     with pytest.raises(SystemExit, match="package.pt does not exist"):
         qat.main(["export", "--work", str(tmp_path)])

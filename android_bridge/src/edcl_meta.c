@@ -22,11 +22,8 @@ int edcl_fail(edcl_error *err, int status, const char *fmt, ...) {
   return status;
 }
 
-static int bad(edcl_error *err, const char *fmt, const char *field) {
-  char what[EDCL_MESSAGE_LEN];
-  snprintf(what, sizeof(what), fmt, field);
-  return edcl_fail(err, EDCL_ERR_MODEL, "bad InputSpec in metadata: %s", what);
-}
+/* A bad InputSpec field: fmt (a literal) names it, printf-style. */
+#define bad(err, ...) edcl_fail(err, EDCL_ERR_MODEL, "bad InputSpec in metadata: " __VA_ARGS__)
 
 /* An integer-valued number in [lo, hi]. */
 static int get_int(const edcl_json *v, int lo, int hi, int *out) {
@@ -80,17 +77,17 @@ static int read_normalize(const edcl_json *norm, edct_spec *spec, edcl_error *er
   if (norm->type != EDCL_JSON_OBJECT) return bad(err, "%s: must be an object or null", "normalize");
   for (int which = 0; which < 2; which++) {
     const edcl_json *list = edcl_json_get(norm, keys[which]);
-    char field[32];
-    snprintf(field, sizeof(field), "normalize.%s", keys[which]);
+    const char *field = keys[which];
     if (list == NULL || list->type != EDCL_JSON_ARRAY || list->length != (size_t)n)
-      return bad(err, "%s: needs one value per selected channel", field);
+      return bad(err, "normalize.%s: needs one value per selected channel", field);
     size_t i = 0;
     for (int c = 0; c < 3; c++) {
       for (int j = 0; j < spec->num_channels[c]; j++, i++) {
         const edcl_json *v = &list->items[i];
-        if (v->type != EDCL_JSON_NUMBER) return bad(err, "%s: values must be numbers", field);
+        if (v->type != EDCL_JSON_NUMBER)
+          return bad(err, "normalize.%s: values must be numbers", field);
         float f = (float)v->number; /* as Python: float64 -> float32 */
-        if (which == 1 && !(f > 0)) return bad(err, "%s: every value must be > 0", field);
+        if (which == 1 && !(f > 0)) return bad(err, "normalize.%s: every value must be > 0", field);
         if (which == 0) spec->mean[c][j] = f;
         else spec->std[c][j] = f;
       }
@@ -205,11 +202,9 @@ int edcl_meta_read(const uint8_t *model, size_t size, edcl_meta *meta, edcl_erro
   size_t offset = 0, length = 0;
   edct_error e;
   memset(meta, 0, sizeof(*meta));
-  int st = edct_find_metadata(model, size, "edge_dct", &offset, &length, &e);
-  if (st == EDCT_ERR_UNSUPPORTED)
-    return edcl_fail(err, EDCL_ERR_MODEL,
-                     "no 'edge_dct' metadata (InputSpec + labels): not an edge_dct bundle");
-  if (st != EDCT_OK) return edcl_fail(err, EDCL_ERR_MODEL, "%s", e.message);
+  /* Corrupt, not TFLite or not a bundle: the core's message says which. */
+  if (edct_find_metadata(model, size, EDCT_METADATA_NAME, &offset, &length, &e) != EDCT_OK)
+    return edcl_fail(err, EDCL_ERR_MODEL, "%s", e.message);
   return edcl_meta_parse((const char *)model + offset, length, meta, err);
 }
 

@@ -18,12 +18,13 @@ TOLERANCE = 1e-5
 
 
 def reference(model: str, photo_dir: str, out: str) -> None:
-    from edge_dct.classifier import Classifier, ClassifierOptions
+    from edge_dct.classifier import BaseOptions, Classifier, ClassifierOptions
 
     photos = sorted(p for p in Path(photo_dir).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     result = {}
     latencies = []
-    with Classifier(ClassifierOptions(model=model, num_threads=1, max_results=5)) as clf:
+    options = ClassifierOptions(base_options=BaseOptions(model=model, num_threads=1), max_results=5)
+    with Classifier(options) as clf:
         for _ in range(3):
             clf.classify(str(photos[0]))
         for p in photos:

@@ -3,11 +3,11 @@
 TensorFlow's CPU kernels for depthwise convolutions and their gradients are slow: on the 2-core
 workstation a distillation step of an EfficientNet-Lite0-DCT student runs ~15 images/s in
 TensorFlow and ~4-8x faster in PyTorch with channels-last tensors. The zoo stays defined in
-Keras 3 (one definition, exported by :mod:`converters.export`); :class:`TorchGraph` interprets
+Keras 3 (one definition, exported by :mod:`converters.ship.export`); :class:`TorchGraph` interprets
 a functional Keras model layer by layer in PyTorch, and :func:`to_torch` / :func:`to_keras`
 copy weights (including BatchNormalization statistics) between the two by layer name.
 :func:`graph_plan` describes the model as plain data, from which a :class:`TorchGraph` is
-rebuilt without Keras (``TorchGraph(plan)``; :mod:`converters.qat` trains from such a package
+rebuilt without Keras (``TorchGraph(plan)``; :mod:`converters.train.qat` trains from such a package
 on machines that have only PyTorch).
 
 Supported layers are the ones the zoo's EfficientNet models use: ``InputLayer``, ``Conv2D`` and
@@ -52,7 +52,7 @@ class _Conv(nn.Module):
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None,
                 bias: torch.Tensor | None = None) -> torch.Tensor:
         """The convolution, with the module's own kernel and bias or with ``weight``/``bias``
-        (same shapes; :mod:`converters.qat` passes folded, fake-quantized ones)."""
+        (same shapes; :mod:`converters.train.qat` passes folded, fake-quantized ones)."""
         if self.explicit_pad:
             kh, kw = self.conv.kernel_size
             top, bottom = _same_pad(x.shape[2], kh, self.stride)

@@ -3,7 +3,8 @@
 ``timm`` (Apache-2.0) ships ``timm/data/_info/imagenet_synsets.txt`` (the 1000 ImageNet-1k
 WordNet ids) and ``imagenet_synset_to_lemma.txt`` (id, tab, comma-separated lemmas). The class
 index of the usual ImageNet-1k models is the position of the synset in sorted order; the
-human-readable name is the first lemma.
+human-readable name is the first lemma, made unique where two classes share it (see
+:func:`imagenet_labels`).
 
 The files are read either from an installed ``timm`` (found without importing it, so torch is
 not needed) or straight out of a timm wheel, which ``pip download --no-deps timm`` fetches
@@ -18,18 +19,13 @@ import os
 import zipfile
 from pathlib import Path
 
+from ..data.workspace import work_dir
+
 _INFO_DIR = "timm/data/_info"
 _SYNSETS = "imagenet_synsets.txt"
 _LEMMAS = "imagenet_synset_to_lemma.txt"
-
-
-def work_dir() -> Path:
-    """Folder for everything that must stay out of the repository (weights, wheels, exports).
-
-    Returns:
-        ``$EDGE_DCT_WORK`` if set, else ``~/edge_dct_work``.
-    """
-    return Path(os.environ.get("EDGE_DCT_WORK", Path.home() / "edge_dct_work"))
+QUALIFIERS = {"n02012849": "crane (bird)", "n03126707": "crane (machine)"}
+"""Labels of classes that share their only lemma with another class."""
 
 
 def _read_from_installed_timm() -> tuple[str, str] | None:
@@ -91,15 +87,25 @@ def imagenet_labels(timm_wheel: str | None = None) -> tuple[str, ...]:
             :func:`work_dir`.
 
     Returns:
-        1000 strings; entry ``i`` is the first lemma of the ``i``-th synset in sorted order
-        (e.g. ``0 -> 'tench'``, ``207 -> 'golden retriever'``).
+        1000 distinct strings; entry ``i`` names the ``i``-th synset in sorted order: its first
+        lemma (e.g. ``0 -> 'tench'``, ``207 -> 'golden retriever'``), or, where another class
+        has the same first lemma (case-insensitive), its first two lemmas
+        (``'maillot, tank suit'``, ``'Cardigan, Cardigan Welsh corgi'``), and where that is
+        still not unique a short qualifier (``'crane (bird)'``, ``'crane (machine)'``).
 
     Raises:
         FileNotFoundError: no source of the synset files was found; fetch one with
             ``pip download --no-deps timm -d ~/edge_dct_work/dl``.
     """
-    lemma_of = {}
+    lemmas_of = {}
     for line in _synset_texts(timm_wheel)[1].splitlines():
         wnid, _, lemmas = line.partition("\t")
-        lemma_of[wnid] = lemmas.split(",")[0].strip()
-    return tuple(lemma_of[s] for s in imagenet_synsets(timm_wheel))
+        lemmas_of[wnid] = [lemma.strip() for lemma in lemmas.split(",") if lemma.strip()]
+    synsets = imagenet_synsets(timm_wheel)
+    first = [lemmas_of[s][0].lower() for s in synsets]
+    labels = [", ".join(lemmas_of[s][:2]) if first.count(key) > 1 else lemmas_of[s][0]
+              for s, key in zip(synsets, first)]
+    folded = [label.lower() for label in labels]
+    labels = [QUALIFIERS.get(s, f"{label} ({s})") if folded.count(label.lower()) > 1 else label
+              for s, label in zip(synsets, labels)]
+    return tuple(labels)

@@ -3,7 +3,7 @@
 Path: ``keras.export.ExportArchive`` (SavedModel, one ``serving_default`` signature, batch fixed
 at 1, inputs named as the model's inputs, output ``logits``) ->
 ``tf.lite.TFLiteConverter.from_saved_model`` -> metadata embedding
-(:mod:`converters.metadata`). ``TFLiteConverter.from_keras_model`` is avoided on purpose: it has
+(:mod:`converters.ship.metadata`). ``TFLiteConverter.from_keras_model`` is avoided on purpose: it has
 known failures with Keras 3.
 
 ``int8`` is full-integer quantization with int8 inputs and output; its representative dataset
@@ -27,12 +27,12 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from ..zoo.imagenet import imagenet_labels
+from ..zoo.input_spec import resize_for_grid
+from ..zoo.registry import build, get_config, list_models
 from .calibration import Sample, SampleSource, default_samples, iterate, spec_samples
-from .imagenet import imagenet_labels
 from .intervals import wilson_interval
-from .input_spec import resize_for_grid
 from .metadata import embed_metadata
-from .registry import build, get_config, list_models
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 
@@ -49,7 +49,7 @@ class ExportReport:
         inputs: input name -> ``{"shape", "dtype", "scale", "zero_point"}`` of the bundle.
         eval_samples: samples compared (disjoint from the calibration samples).
         top1_agreement: fraction of samples whose argmax equals Keras fp32's.
-        top1_agreement_ci95: its 95% Wilson interval (:func:`converters.intervals.wilson_interval`).
+        top1_agreement_ci95: its 95% Wilson interval (:func:`converters.ship.intervals.wilson_interval`).
         max_abs_logit_error: max |LiteRT logit - Keras logit| over all samples and classes.
         mean_abs_logit_error: mean of the same.
         logit_range: max - min of the Keras logits over the samples (scale of the errors).
@@ -309,8 +309,8 @@ def export(
         quantize: ``"fp32"``, ``"fp16"`` or ``"int8"``.
         calibration: int8 representative samples ``{input_name: float32 [1, ...]}`` (an
             iterable, or a callable returning one), or a list of photo paths turned into
-            samples the model's way (:func:`converters.calibration.spec_samples`). Default: corpus photos for pixel models,
-            the same photos through ``edge_dct.prepare`` for DCT models (see :mod:`converters.calibration`).
+            samples the model's way (:func:`converters.ship.calibration.spec_samples`). Default: corpus photos for pixel models,
+            the same photos through ``edge_dct.prepare`` for DCT models (see :mod:`converters.ship.calibration`).
         evaluation: samples disjoint from ``calibration`` for the agreement check (same
             defaults, the other half / another seed).
         overrides: builder overrides when ``model_or_name`` is a name.

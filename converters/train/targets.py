@@ -1,6 +1,6 @@
 """The teacher's answers on every training crop, computed once (issue #5 distillation).
 
-    python -m converters.targets --work ~/edge_dct_work/targets [--variants 2]
+    python -m converters targets --work ~/edge_dct_work/targets [--variants 2]
 
 The RGB teacher dominates a distillation step on a CPU, and its answers do not change: this
 command runs it once per (photo, variant) in LiteRT (fp32, XNNPACK) and stores, in
@@ -21,9 +21,9 @@ file               shape, dtype                 content
 
 Variant 0 is the serving geometry (:func:`edge_dct.prepare.eval_window`: shorter side to 256,
 centre 224, no flip); variants 1.. are seeded random resized crops (area 25-100%) mirrored with
-probability 1/2. The teacher sees the libjpeg-turbo decode of the window
-(:func:`converters.distill.teacher_crop`); the student later reads the same window of the same
-file through ``edge_dct.prepare`` (train and serve identical). The run resumes where
+probability 1/2 (:func:`converters.train.crops.crop_of`). The teacher sees the libjpeg-turbo
+decode of the window (:func:`converters.train.crops.teacher_crop`); the student later reads the
+same window of the same file through ``edge_dct.prepare`` (train and serve identical). The run resumes where
 ``done.json`` says and fills variants in order, so training can start on variant 0 while later
 variants are computed.
 """
@@ -31,9 +31,9 @@ variants are computed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,15 +41,33 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_dct.augment import AugmentOptions, random_window
-from edge_dct.prepare import Window, eval_window, oriented_size
+from ..data.splits import training_photos
+from ..data.workspace import data_dir, work_dir
+from .crops import crop_of, decode_rgb, teacher_crop
+from .teacher import CLASSES, FEATURE_CHANNELS, Teacher, teacher_bundles
 
-FEATURE_CHANNELS = 40
-"""Channels of the teacher's ``block4_add`` (at ``grid x grid``: 28x28 for 224 px)."""
-CLASSES = 1000
-TRAIN_CROP = AugmentOptions(scale=(0.25, 1.0))
-"""Random crops of variants 1..: milder than ImageNet training's 8-100%, the student only
-has to follow the teacher on photos framed like the ones it will serve."""
+
+@dataclasses.dataclass
+class TargetsConfig:
+    """What :func:`compute` fills.
+
+    Attributes:
+        work: folder of the target arrays (and the cached teacher halves).
+        data: folder of the photo sets (``scripts/get_data.sh``).
+        variants: crops per photo (variant 0: the serving crop).
+        grid: luma blocks per side (the teacher sees 8x as many pixels).
+        threads: LiteRT interpreters in parallel.
+        chunk: photos between progress records (and resume points).
+        max_minutes: stop (resumably) after this long.
+    """
+
+    work: Path = dataclasses.field(default_factory=lambda: work_dir() / "targets")
+    data: Path = dataclasses.field(default_factory=data_dir)
+    variants: int = 2
+    grid: int = 28
+    threads: int = 2
+    chunk: int = 512
+    max_minutes: float = 170.0
 
 
 class Targets:
@@ -74,7 +92,7 @@ class Targets:
         done_path = work / "done.json"
         saved = json.loads(done_path.read_text()) if done_path.is_file() else None
         if saved is None and (variants is None or grid is None):
-            raise FileNotFoundError(f"{done_path} missing: run python -m converters.targets first")
+            raise FileNotFoundError(f"{done_path} missing: run `python -m converters targets` first")
         if saved is not None and grid is not None and saved["grid"] != grid:
             raise SystemExit(f"error: {work} holds grid {saved['grid']}, not {grid}")
         done = saved["variants"] if saved else None
@@ -109,87 +127,19 @@ class Targets:
         tmp.replace(self.work / "done.json")
 
 
-def crop_of(data: bytes, variant: int, index: int, grid: int) -> tuple[Window, bool]:
-    """The window and flip of (photo ``index``, ``variant``): a pure function of both."""
-    from .distill import base_spec
-
-    size = oriented_size(data)
-    if variant == 0:
-        return eval_window(base_spec("efficientnet_lite0_dct_split64", grid), *size), False
-    rng = np.random.default_rng([variant, index])
-    window = random_window(*size, TRAIN_CROP, rng)
-    return window, bool(rng.random() < TRAIN_CROP.hflip)
-
-
-def teacher_bundles(work: Path, grid: int) -> tuple[bytes, bytes]:
-    """fp32 ``.tflite`` halves of the teacher: image -> ``block4_add``, then -> logits (cached).
-
-    Two models rather than one with two outputs: XNNPACK does not write an output tensor that
-    other operators of the same delegated partition also read.
-    """
-    paths = work / f"teacher_front_{grid}.tflite", work / f"teacher_back_{grid}.tflite"
-    if all(p.is_file() for p in paths):
-        return paths[0].read_bytes(), paths[1].read_bytes()
-    import keras
-
-    from .distill import TEACHER, TEACHER_FEATURE
-    from .efficientnet_dct import FIRST_TEACHER_BLOCK
-    from .export import convert
-    from .efficientnet_lite import lite0_tail, load_lite0_weights
-    from .registry import build
-
-    teacher = build(TEACHER, image_size=8 * grid)
-    front = keras.Model(teacher.input, teacher.get_layer(TEACHER_FEATURE).output)
-    feature = keras.Input((grid, grid, FEATURE_CHANNELS), name="feature")
-    back = keras.Model(feature, lite0_tail(feature, FIRST_TEACHER_BLOCK, CLASSES))
-    load_lite0_weights(back)
-    for model, path in ((front, paths[0]), (back, paths[1])):
-        path.write_bytes(convert(model, "fp32"))
-    return paths[0].read_bytes(), paths[1].read_bytes()
-
-
-class Teacher:
-    """The two teacher halves in LiteRT, one pair of interpreters per thread."""
-
-    def __init__(self, halves: tuple[bytes, bytes]):
-        self.halves, self.local = halves, threading.local()
-
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``[1, 8G, 8G, 3]`` float32 -> (``[G, G, 40]`` feature, ``[1000]`` logits)."""
-        if not hasattr(self.local, "runs"):
-            from ai_edge_litert.interpreter import Interpreter
-
-            self.local.runs = []
-            for tflite in self.halves:
-                interp = Interpreter(model_content=tflite, num_threads=1)
-                interp.allocate_tensors()
-                self.local.runs.append((interp, interp.get_input_details()[0]["index"],
-                                        interp.get_output_details()[0]["index"]))
-        x = image
-        outputs = []
-        for interp, inp, out in self.local.runs:
-            interp.set_tensor(inp, x)
-            interp.invoke()
-            x = interp.get_tensor(out)
-            outputs.append(x[0])
-        return outputs[0], outputs[1]
-
-
-def compute(args: argparse.Namespace) -> int:
+def compute(config: TargetsConfig) -> int:
     """Fills the targets of every (variant, photo) not done yet; returns the exit status."""
-    from .distill import decode_rgb, teacher_crop, training_photos
-
-    photos = [str(p.relative_to(args.data)) for p in training_photos(args.data)]
+    photos = [str(p.relative_to(config.data)) for p in training_photos(config.data)]
     if not photos:
-        raise SystemExit(f"error: no training photos under {args.data} (bash scripts/get_data.sh)")
-    targets = Targets(args.work, photos, args.variants, args.grid, mode="r+")
-    teacher = Teacher(teacher_bundles(args.work, args.grid))
+        raise SystemExit(f"error: no training photos under {config.data} (bash scripts/get_data.sh)")
+    targets = Targets(config.work, photos, config.variants, config.grid, mode="r+")
+    teacher = Teacher(teacher_bundles(config.work, config.grid))
 
     def one(variant: int, i: int) -> None:
-        data = (args.data / photos[i]).read_bytes()
+        data = (config.data / photos[i]).read_bytes()
         try:
-            window, flip = crop_of(data, variant, i, args.grid)
-            image = teacher_crop(decode_rgb(data), window, flip, 8 * args.grid)
+            window, flip = crop_of(data, variant, i, config.grid)
+            image = teacher_crop(decode_rgb(data), window, flip, 8 * config.grid)
         except (ValueError, cv2.error) as e:  # edge_dct errors are ValueErrors too
             print(json.dumps({"skipped": photos[i], "reason": str(e)[:200]}), flush=True)
             targets.valid[variant, i] = 0
@@ -202,14 +152,14 @@ def compute(args: argparse.Namespace) -> int:
         targets.logits[variant, i] = logits
 
     started = time.time()
-    with ThreadPoolExecutor(args.threads) as pool:
-        for v in range(args.variants):
+    with ThreadPoolExecutor(config.threads) as pool:
+        for v in range(config.variants):
             while targets.done[v] < len(photos):
-                if time.time() - started > 60 * args.max_minutes:
+                if time.time() - started > 60 * config.max_minutes:
                     print(json.dumps({"event": "stop", "reason": "max-minutes", "done": targets.done}))
                     return 0
                 lo = targets.done[v]
-                hi = min(lo + args.chunk, len(photos))
+                hi = min(lo + config.chunk, len(photos))
                 t = time.time()
                 list(pool.map(lambda i: one(v, i), range(lo, hi)))
                 targets.done[v] = hi
@@ -220,18 +170,23 @@ def compute(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_args(argv: list[str] | None = None) -> TargetsConfig:
+    """The command line (see the module docstring) as a :class:`TargetsConfig`."""
+    d = TargetsConfig()
+    p = argparse.ArgumentParser(prog="python -m converters targets", description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", type=Path, default=d.work)
+    p.add_argument("--data", type=Path, default=d.data, help="folder of the photo sets (bash scripts/get_data.sh)")
+    p.add_argument("--variants", type=int, default=d.variants, help="crops per photo (0: serving crop)")
+    p.add_argument("--grid", type=int, default=d.grid, help="luma blocks per side (teacher sees 8x as pixels)")
+    p.add_argument("--threads", type=int, default=d.threads, help="LiteRT interpreters in parallel")
+    p.add_argument("--chunk", type=int, default=d.chunk, help="photos between progress records")
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes)
+    return TargetsConfig(**vars(p.parse_args(argv)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
-    p = argparse.ArgumentParser(prog="python -m converters.targets", description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", type=Path, default=Path.home() / "edge_dct_work" / "targets")
-    p.add_argument("--data", type=Path, default=Path.home() / "edge_dct_work" / "data",
-                   help="folder of the photo sets (bash scripts/get_data.sh)")
-    p.add_argument("--variants", type=int, default=2, help="crops per photo (0: serving crop)")
-    p.add_argument("--grid", type=int, default=28, help="luma blocks per side (teacher sees 8x as pixels)")
-    p.add_argument("--threads", type=int, default=2, help="LiteRT interpreters in parallel")
-    p.add_argument("--chunk", type=int, default=512, help="photos between progress records")
-    p.add_argument("--max-minutes", type=float, default=170.0)
-    return compute(p.parse_args(argv))
+    return compute(parse_args(argv))
 
 
 if __name__ == "__main__":

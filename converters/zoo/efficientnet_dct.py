@@ -84,42 +84,99 @@ def _student(
     return model
 
 
-def _register(name: str, layout: str, selection: str) -> None:
-    def builder(
-        grid: tuple[int, int] = (28, 28),
-        num_classes: int = 1000,
-        adapter_width: int = 384,
-        adapter_blocks: int = 1,
-        weights: str | None = "imagenet",
-    ) -> keras.Model:
-        return _student(name, layout, selection, grid, num_classes, adapter_width, adapter_blocks, weights)
+_STUDENT = dict(
+    weights=WEIGHTS_SOURCE + ", blocks 5..15 and head; adapter random",
+    licence=WEIGHTS_LICENCE,
+    reference="Gueguen et al. 2018 (DCT input); Xu et al. 2020 (DCTNet channel selection)",
+    speed_group="lite0",
+)
 
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = f"""EfficientNet-Lite0-DCT student, ``{layout}`` layout, ``{selection}`` channels.
+
+@register_model(
+    **_STUDENT,
+    input_spec=dct_spec((28, 28), "split", "all64"),
+    input_names=("y", "cbcr"),
+    description="EfficientNet-Lite0 blocks 5.. with a DCT adapter (split, all64)",
+)
+def efficientnet_lite0_dct_split64(grid: tuple[int, int] = (28, 28), num_classes: int = 1000,
+                                   adapter_width: int = 384, adapter_blocks: int = 1,
+                                   weights: str | None = "imagenet") -> keras.Model:
+    """EfficientNet-Lite0-DCT student, ``split`` layout, all 64 coefficients of Y, Cb and Cr.
 
     Args:
         grid: luma grid ``(H, W)`` in blocks (even); 28x28 matches the teacher's block 5.
         num_classes: logits; anything but 1000 leaves ``logits`` random.
-        adapter_width: channels of the adapter's entry 1x1 conv (split: luma; chroma gets
-            half more); the width matters for distillation (issue #5), 384-512 is a good start.
+        adapter_width: channels of the adapter's entry 1x1 conv on luma (chroma gets half as
+            many); the width matters for distillation, 256-512 is a good start.
         adapter_blocks: residual MBConv blocks at 40 channels ending the adapter.
         weights: ``"imagenet"`` (teacher blocks 5..15 + head) or ``None`` (all random).
 
     Returns:
-        Model with inputs {'``y [b, H, W, Cy]`` and ``cbcr [b, H/2, W/2, Cc]``' if layout == "split"
-        else '``dct [b, H, W, Cy + Cc]``'} (float32 dequantized coefficients, natural order
-        ``k = 8v + u``, Cb before Cr) and float32 logits ``[b, num_classes]``.
+        Model with inputs ``y [b, H, W, 64]`` and ``cbcr [b, H/2, W/2, 128]`` (float32
+        dequantized coefficients, natural order ``k = 8v + u``, Cb before Cr) and float32
+        logits ``[b, num_classes]``.
     """
-    register_model(
-        input_spec=dct_spec((28, 28), layout, selection),
-        input_names=("y", "cbcr") if layout == "split" else ("dct",),
-        weights=WEIGHTS_SOURCE + ", blocks 5..15 and head; adapter random",
-        licence=WEIGHTS_LICENCE,
-        description=f"EfficientNet-Lite0 blocks 5.. with a DCT adapter ({layout}, {selection})",
-        reference="Gueguen et al. 2018 (DCT input); Xu et al. 2020 (DCTNet channel selection)",
-    )(builder)
+    return _student("efficientnet_lite0_dct_split64", "split", "all64", grid, num_classes,
+                    adapter_width, adapter_blocks, weights)
 
 
-for _layout in ("split", "merged"):
-    for _selection, _suffix in (("all64", "64"), ("dctnet24", "24")):
-        _register(f"efficientnet_lite0_dct_{_layout}{_suffix}", _layout, _selection)
+@register_model(
+    **_STUDENT,
+    input_spec=dct_spec((28, 28), "split", "dctnet24"),
+    input_names=("y", "cbcr"),
+    description="EfficientNet-Lite0 blocks 5.. with a DCT adapter (split, dctnet24)",
+)
+def efficientnet_lite0_dct_split24(grid: tuple[int, int] = (28, 28), num_classes: int = 1000,
+                                   adapter_width: int = 384, adapter_blocks: int = 1,
+                                   weights: str | None = "imagenet") -> keras.Model:
+    """EfficientNet-Lite0-DCT student, ``split`` layout, DCTNet's 24 channels.
+
+    Args: as :func:`efficientnet_lite0_dct_split64`.
+
+    Returns:
+        Model with inputs ``y [b, H, W, 16]`` (``v, u < 4``) and ``cbcr [b, H/2, W/2, 8]``
+        (Cb then Cr coefficients 0, 1, 8, 9) and float32 logits ``[b, num_classes]``.
+    """
+    return _student("efficientnet_lite0_dct_split24", "split", "dctnet24", grid, num_classes,
+                    adapter_width, adapter_blocks, weights)
+
+
+@register_model(
+    **_STUDENT,
+    input_spec=dct_spec((28, 28), "merged", "all64"),
+    input_names=("dct",),
+    description="EfficientNet-Lite0 blocks 5.. with a DCT adapter (merged, all64)",
+)
+def efficientnet_lite0_dct_merged64(grid: tuple[int, int] = (28, 28), num_classes: int = 1000,
+                                    adapter_width: int = 384, adapter_blocks: int = 1,
+                                    weights: str | None = "imagenet") -> keras.Model:
+    """EfficientNet-Lite0-DCT student, ``merged`` layout, all 64 coefficients.
+
+    Args: as :func:`efficientnet_lite0_dct_split64`.
+
+    Returns:
+        Model with input ``dct [b, H, W, 192]`` (Y, then Cb and Cr repeated 2x2) and float32
+        logits ``[b, num_classes]``.
+    """
+    return _student("efficientnet_lite0_dct_merged64", "merged", "all64", grid, num_classes,
+                    adapter_width, adapter_blocks, weights)
+
+
+@register_model(
+    **_STUDENT,
+    input_spec=dct_spec((28, 28), "merged", "dctnet24"),
+    input_names=("dct",),
+    description="EfficientNet-Lite0 blocks 5.. with a DCT adapter (merged, dctnet24)",
+)
+def efficientnet_lite0_dct_merged24(grid: tuple[int, int] = (28, 28), num_classes: int = 1000,
+                                    adapter_width: int = 384, adapter_blocks: int = 1,
+                                    weights: str | None = "imagenet") -> keras.Model:
+    """EfficientNet-Lite0-DCT student, ``merged`` layout, DCTNet's 24 channels.
+
+    Args: as :func:`efficientnet_lite0_dct_split64`.
+
+    Returns:
+        Model with input ``dct [b, H, W, 24]`` and float32 logits ``[b, num_classes]``.
+    """
+    return _student("efficientnet_lite0_dct_merged24", "merged", "dctnet24", grid, num_classes,
+                    adapter_width, adapter_blocks, weights)

@@ -28,7 +28,7 @@ class ModelConfig:
 
     Attributes:
         name: registry name (the builder function's name).
-        input_spec: InputSpec v1 dict at the default size (see :mod:`converters.input_spec`);
+        input_spec: InputSpec v1 dict at the default size (see :mod:`converters.zoo.input_spec`);
             the exporter updates ``grid`` from the built model's input shapes.
         input_names: model input names in order, e.g. ``("y", "cbcr")`` or ``("image",)``.
         num_classes: default number of outputs (logits, no softmax).
@@ -37,6 +37,11 @@ class ModelConfig:
         licence: licence of the weights (or of the architecture when untrained).
         description: one line on what the model is.
         reference: the paper or figure the architecture follows.
+        speed_group: the speed table (``python -m converters bench --group``) listing the
+            model, e.g. ``"resnet"`` or ``"lite0"``; ``None`` keeps it out of the tables.
+        baseline: the row of its speed group that the others' speed-ups are relative to.
+        paper_speedup: the speed-up the paper reports for this architecture, as printed
+            (Gueguen et al. 2018, Table 1: FPS ratio on a Pascal GPU at batch 1024).
     """
 
     name: str
@@ -48,6 +53,9 @@ class ModelConfig:
     licence: str = "Apache-2.0 (architecture code of this repository; random weights)"
     description: str = ""
     reference: str = ""
+    speed_group: str | None = None
+    baseline: bool = False
+    paper_speedup: str = ""
 
 
 def register_model(**config: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -85,6 +93,25 @@ def get_config(name: str) -> ModelConfig:
     if name not in _CONFIGS:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(list_models())}")
     return copy.deepcopy(_CONFIGS[name])
+
+
+def speed_groups() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The speed tables: group -> (baseline model, every model of the group, baseline first).
+
+    Raises:
+        ValueError: a group without exactly one baseline.
+    """
+    members: dict[str, list[ModelConfig]] = {}
+    for config in _CONFIGS.values():
+        if config.speed_group:
+            members.setdefault(config.speed_group, []).append(config)
+    groups = {}
+    for group, configs in members.items():
+        baselines = [c.name for c in configs if c.baseline]
+        if len(baselines) != 1:
+            raise ValueError(f"speed group {group!r} needs exactly one baseline, has {baselines}")
+        groups[group] = (baselines[0], tuple(c.name for c in sorted(configs, key=lambda c: not c.baseline)))
+    return groups
 
 
 def accepted_overrides(name: str) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from PIL import Image
 import edge_dct
 from edge_dct.spec import InputSpec
 
-from .photos import corpus_photos, load_photo
+from ..data.photos import corpus_photos, load_photo
 
 Sample = dict[str, np.ndarray]
 SampleSource = Union[Iterable[Sample], Callable[[], Iterable[Sample]]]
@@ -74,22 +74,6 @@ def spec_samples(paths: Sequence[str | Path | BinaryIO], input_shapes: dict[str,
     if spec["layout"] in ("rgb", "ycbcr"):
         return photo_samples(paths, spec, input_shapes["image"][0])
     return dct_samples(paths, spec)
-
-
-def photo_set(pattern: str, count: int, seed: int = 0) -> list[Path]:
-    """Up to ``count`` JPEGs (seeded sample, sorted) of a folder (recursive) or a glob pattern."""
-    import glob
-    import random
-
-    root = Path(pattern).expanduser()
-    if root.is_dir():
-        files = [p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg")]
-    else:
-        files = [Path(p) for p in glob.glob(str(root), recursive=True)]
-    if not files:
-        raise FileNotFoundError(f"no JPEG photos in {pattern}")
-    files.sort()
-    return sorted(random.Random(seed).sample(files, min(count, len(files))))
 
 
 def default_samples(

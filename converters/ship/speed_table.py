@@ -4,8 +4,10 @@ Each model is converted to fp32 and int8 (placeholder calibration is fine: laten
 depend on the ranges) and timed with ``ai_edge_litert``'s interpreter (XNNPACK) at 1 and 2
 threads: the median of the timed runs of a pass, then the median over passes (passes interleave
 the models, so a moment when another process holds a core spoils one pass, not the cell).
-Speed-ups are ``latency(reference) / latency(model)``, the CPU analogue of the paper's
-``FPS(model) / FPS(ResNet-50 RGB)``.
+Speed-ups are ``latency(baseline) / latency(model)``, the CPU analogue of the paper's
+``FPS(model) / FPS(ResNet-50 RGB)``. The tables and their rows come from the registry: every
+model with a ``speed_group`` (:func:`converters.zoo.registry.speed_groups`), the group's
+``baseline`` first, next to the ``paper_speedup`` it records.
 """
 
 from __future__ import annotations
@@ -15,44 +17,11 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
+from ..data.workspace import work_dir
+from ..zoo.profile import profile
+from ..zoo.registry import build, get_config, speed_groups
 from .calibration import default_samples
 from .export import convert, input_shapes, measure_latency, model_spec
-from .imagenet import work_dir
-from .profile import profile
-from .registry import build, get_config
-
-RESNET_MODELS = (
-    "resnet50_rgb",
-    "resnet50_ycbcr",
-    "upsampling",
-    "upsampling_rfa",
-    "deconvolution_rfa",
-    "downsampling",
-    "late_concat",
-    "late_concat_rfa",
-    "late_concat_rfa_thinner",
-)
-LITE0_MODELS = (
-    "efficientnet_lite0_rgb",
-    "efficientnet_lite0_dct_split64",
-    "efficientnet_lite0_dct_split24",
-    "efficientnet_lite0_dct_merged64",
-    "efficientnet_lite0_dct_merged24",
-)
-
-PAPER_SPEEDUP: dict[str, str] = {
-    "resnet50_rgb": "1.00 (208 FPS)",
-    "resnet50_ycbcr": "1.00 (207 FPS)",
-    "upsampling": "~1.9 (396-401 FPS)",
-    "upsampling_rfa": "~1.3",
-    "deconvolution_rfa": "1.29 (268 FPS)",
-    "downsampling": "2.17 (451 FPS)",
-    "late_concat": "~1.9 (396-401 FPS)",
-    "late_concat_rfa": "~1.3",
-    "late_concat_rfa_thinner": "1.77 (369 FPS)",
-}
-"""Gueguen et al. 2018, Table 1 (Pascal GPU, batch 1024), as summarised in REFERENCES.md."""
-
 
 @dataclasses.dataclass
 class BenchRow:
@@ -90,12 +59,13 @@ def bench_model(
 
 
 def format_table(rows: list[BenchRow], reference: str, quantizations: Sequence[str], threads: Sequence[int]) -> str:
-    """Markdown table of latencies and speed-ups relative to ``reference``."""
+    """Markdown table of latencies and speed-ups relative to ``reference``, with the paper's speed-ups."""
     ref = next(r for r in rows if r.name == reference)
+    paper = {r.name: get_config(r.name).paper_speedup for r in rows}
     cols = [(q, t) for q in quantizations for t in threads]
     head = ["model", "params (M)", "GMACs"]
     head += [f"{q} {t}T ms" for q, t in cols] + [f"speed-up {q} {t}T" for q, t in cols]
-    with_paper = any(r.name in PAPER_SPEEDUP for r in rows)
+    with_paper = any(paper.values())
     if with_paper:
         head.append("paper speed-up (GPU FPS ratio)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -104,13 +74,13 @@ def format_table(rows: list[BenchRow], reference: str, quantizations: Sequence[s
         cells += [f"{r.latency_ms[c]:.1f}" for c in cols]
         cells += [f"{ref.latency_ms[c] / r.latency_ms[c]:.2f}" for c in cols]
         if with_paper:
-            cells.append(PAPER_SPEEDUP.get(r.name, ""))
+            cells.append(paper[r.name])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def run_bench(
-    groups: Sequence[tuple[str, Sequence[str]]] = (("resnet50_rgb", RESNET_MODELS), ("efficientnet_lite0_rgb", LITE0_MODELS)),
+    groups: Sequence[str] | None = None,
     quantizations: Sequence[str] = ("fp32", "int8"),
     threads: Sequence[int] = (1, 2),
     cache: Path | None = None,
@@ -121,7 +91,7 @@ def run_bench(
     """Time every model of every group and return the markdown tables.
 
     Args:
-        groups: ``(reference model, models)`` pairs; the reference must be among the models.
+        groups: speed groups of the registry (e.g. ``["resnet", "lite0"]``); None: all of them.
         quantizations: ``"fp32"``/``"fp16"``/``"int8"`` exports to time.
         threads: LiteRT thread counts.
         cache: folder for the converted models (default ``work_dir()/bench``); converted files
@@ -133,12 +103,20 @@ def run_bench(
 
     Returns:
         One markdown table per group, separated by blank lines.
+
+    Raises:
+        KeyError: an unknown group, naming the known ones.
     """
+    known = speed_groups()
+    for g in groups or ():
+        if g not in known:
+            raise KeyError(f"unknown speed group {g!r}; known: {', '.join(known)}")
+    tables = [known[g] for g in (groups or known)]
     cache = cache or work_dir() / "bench"
     rows: dict[str, BenchRow] = {}
     measured: dict[str, dict[tuple[str, int], list[float]]] = {}
     for p in range(passes):
-        for _, names in groups:
+        for _, names in tables:
             for name in names:
                 row = bench_model(name, quantizations, threads, cache, runs)
                 log(f"  pass {p + 1} {name}: " + ", ".join(f"{q}/{t}T {ms:.1f} ms" for (q, t), ms in row.latency_ms.items()))
@@ -147,5 +125,5 @@ def run_bench(
                 row.latency_ms = {c: statistics.median(v) for c, v in measured[name].items()}
                 rows[name] = row
     return "\n\n".join(
-        format_table([rows[n] for n in names], reference, quantizations, threads) for reference, names in groups
+        format_table([rows[n] for n in names], reference, quantizations, threads) for reference, names in tables
     )

@@ -1,4 +1,4 @@
-"""InputSpec v1 dictionaries (DESIGN.md, "InputSpec"): the contract a model states about its input.
+"""InputSpec v1 dictionaries (docs/design.md, "InputSpec"): the contract a model states about its input.
 
 The converter writes the spec (plus labels) into each ``.tflite`` bundle as the ``edge_dct``
 metadata buffer; the runtime and the Android bridge read it.
@@ -12,7 +12,7 @@ fields with ``layout`` ``"rgb"`` or ``"ycbcr"``: one input ``image [1, 8H, 8W, 3
 ``channels`` naming the three planes. The SDK must decode such models' inputs to pixels.
 
 DCT specs come from the SDK (``edge_dct.spec``); their ``normalize`` is the identity (raw
-dequantized coefficients) unless a recipe fits statistics (``converters.default_model``).
+dequantized coefficients) unless a recipe fits statistics (``converters.train.default_model``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def dct_spec(grid: tuple[int, int], layout: str, selection: str = "all64") -> di
 
     Built by the SDK's ``edge_dct.spec.dct_spec`` (one implementation of the contract) and
     returned as its JSON dict. ``normalize`` is the identity (mean 0, std 1: plain dequantized
-    coefficients) until a recipe fits per-channel statistics (see ``converters.default_model``).
+    coefficients) until a recipe fits per-channel statistics (see ``converters.train.default_model``).
 
     Args:
         grid: luma blocks ``(H, W)``; chroma is ``(H/2, W/2)`` (``"420"``).

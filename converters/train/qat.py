@@ -6,9 +6,9 @@ spread over the network tip over (converters/README.md, "Export"). Better post-t
 did not help; this module fine-tunes the weights *through* a simulation of the int8 network:
 
 1. ``pool``: convert the model to int8 once (post-training calibration, as
-   :func:`converters.export.convert` does) and read the scale and zero point TFLite chose for
+   :func:`converters.ship.export.convert` does) and read the scale and zero point TFLite chose for
    every activation tensor (:func:`activation_grid`); store the model's twin
-   (:func:`converters.torch_graph.graph_plan` + weights), that grid, and a pool of training
+   (:func:`converters.train.torch_graph.graph_plan` + weights), that grid, and a pool of training
    crops made by the model's own input path (the teacher's OpenCV crop for pixel models, the
    C core's ``edge_dct.prepare`` for DCT models: train and serve identically), from training
    photos disjoint from every photo the agreement is measured on.
@@ -21,18 +21,22 @@ did not help; this module fine-tunes the weights *through* a simulation of the i
    every model (post-training calibration on the photos of step 1); the int8 bundle is compared
    with the *original* fp32 model.
 
-    python -m converters.qat pool --model efficientnet_lite0_rgb --work ~/edge_dct_work/qat/rgb
-    python -m converters.qat train --work ~/edge_dct_work/qat/rgb --steps 1500 [--device cuda]
-    python -m converters.qat export --work ~/edge_dct_work/qat/rgb
+    python -m converters qat pool --model efficientnet_lite0_rgb --work ~/edge_dct_work/qat/rgb
+    python -m converters qat train --work ~/edge_dct_work/qat/rgb --steps 1500 [--device cuda]
+    python -m converters qat export --work ~/edge_dct_work/qat/rgb
 
-``--run DIR`` instead of ``--model`` takes a distillation run's student (issue #5). Step 2 needs
-only PyTorch, NumPy and OpenCV, so it also runs on a GPU machine without TensorFlow.
+``--run DIR`` instead of ``--model`` takes a distillation run's student. Step 2 needs only
+PyTorch, NumPy and OpenCV (``import converters`` is lazy: TensorFlow loads only when a zoo
+model or an export is touched), so it also runs on a GPU machine without TensorFlow. Each step
+takes a dataclass config (:class:`PoolConfig`, :class:`TuneConfig`, :class:`TunedExportConfig`);
+the command line only parses into them.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import random
@@ -47,7 +51,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .torch_graph import TorchGraph, _Conv
+from ..data.splits import held_out_photos, training_photos
+from ..data.workspace import data_dir, work_dir
+from .crops import crop_of, decode_rgb, teacher_crop
+from .torch_graph import TorchGraph, _Conv, to_keras, to_torch
 
 WEIGHT_LEVELS = 127
 """Symmetric int8 kernel range of TFLite's per-channel quantization."""
@@ -57,7 +64,7 @@ CALIBRATION_PHOTOS = 300
 """Training photos calibrating the int8 conversion (the grid, then the final export)."""
 
 PIXEL_NORMALIZE = {"mean": [127.0] * 3, "std": [128.0] * 3}
-"""The pixel normalization of pixel pools (the teacher's crops, :func:`converters.distill.teacher_crop`)."""
+"""The pixel normalization of pixel pools (the teacher's crops, :func:`converters.train.crops.teacher_crop`)."""
 
 Grid = dict[str, tuple[float, int]]
 
@@ -75,7 +82,7 @@ def activation_grid(tflite: bytes) -> Grid:
     """Scale and zero point of every int8 activation tensor of a full-integer bundle.
 
     Args:
-        tflite: the int8 flatbuffer (``converters.export.convert(..., "int8", ...)``).
+        tflite: the int8 flatbuffer (``converters.ship.export.convert(..., "int8", ...)``).
 
     Returns:
         Keras layer name (input name for inputs, :data:`OUTPUT` for the output) ->
@@ -394,39 +401,123 @@ def finetune(graph: TorchGraph, grid: Grid, pool: Pool, *, steps: int, batch: in
 # ----------------------------------------------------------------------------- workstation side
 
 
-def _subject(args: argparse.Namespace):
-    """(Keras model, InputSpec dict, kind) of ``--model NAME`` or ``--run DISTILL_RUN``."""
-    if args.run is not None:
-        from .distill import Student, checkpoints, load_checkpoint
+@dataclasses.dataclass(frozen=True)
+class PoolConfig:
+    """``pool``: what is fine-tuned and on which crops.
 
-        found = checkpoints(args.run)
-        if not found:
-            raise SystemExit(f"error: no checkpoint under {args.run}")
-        saved = json.loads((found[-1] / "state.json").read_text())["args"]
-        run_args = argparse.Namespace(**{k: saved[k] for k in ("student", "adapter_width", "adapter_blocks", "grid")},
-                                      stage="logits")
-        student = Student(run_args)
-        load_checkpoint(found[-1], student, None)
-        spec = json.loads((args.run / "spec.json").read_text())
-        return student.keras_model(), spec, "dct", {"run": str(args.run), "checkpoint": found[-1].name}
-    from .export import model_spec
-    from .registry import build, get_config
+    Attributes:
+        work: folder for ``package.pt``, the pools, weights and reports.
+        model: registry model with its released weights (or ``run``).
+        run: a distillation run (its latest student), instead of ``model``.
+        data: folder of the photo sets (``scripts/get_data.sh``).
+        photos: training crops in the pool.
+        monitor: other training photos' serving crops, for monitoring.
+        workers: threads building crops.
+        seed: which photos, which crops.
+    """
 
-    model = build(args.model)
-    spec = model_spec(model, get_config(args.model).input_spec)
+    work: Path
+    model: str | None = None
+    run: Path | None = None
+    data: Path = dataclasses.field(default_factory=data_dir)
+    photos: int = 3000
+    monitor: int = 200
+    workers: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.run is None):
+            raise ValueError("PoolConfig needs exactly one of model= or run=")
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneConfig:
+    """``train``: one fine-tuning of the package under ``work``.
+
+    Attributes:
+        work: the folder written by ``pool``.
+        name: name of this fine-tuning's files (``NAME.pt``, ``NAME.ckpt.pt``, ``NAME.log.jsonl``).
+        init: start from the weights of fine-tuning ``init`` (the reference stays the original).
+        steps: optimizer steps.
+        batch: crops per step.
+        lr: peak learning rate.
+        device: torch device.
+        threads: PyTorch CPU threads (0: its default).
+        eval_every: steps between monitor evaluations.
+        max_minutes: stop (after saving) once this much time has passed.
+        seed: batch order and flips.
+    """
+
+    work: Path
+    name: str = "tuned"
+    init: str | None = None
+    steps: int = 1500
+    batch: int = 64
+    lr: float = 3e-5
+    device: str = "cpu"
+    threads: int = 0
+    eval_every: int = 250
+    max_minutes: float | None = None
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TunedExportConfig:
+    """``export``: the int8 bundle of a fine-tuning and its agreement report.
+
+    Attributes:
+        work: the folder written by ``pool`` and ``train``.
+        name: the fine-tuning to export.
+        out: bundle path (default ``work/NAME_int8.tflite``).
+        data: folder of the photo sets (calibration; held-back photos of DCT students).
+        evaluation: pixel models: photos of the agreement check.
+        count: photos of the agreement check (DCT students: held-back photos).
+        targets: teacher bundles (DCT students).
+    """
+
+    work: Path
+    name: str = "tuned"
+    out: Path | None = None
+    data: Path = dataclasses.field(default_factory=data_dir)
+    evaluation: Path = dataclasses.field(default_factory=lambda: data_dir() / "imagenette" / "val")
+    count: int = 300
+    targets: Path = dataclasses.field(default_factory=lambda: work_dir() / "targets")
+
+
+def subject(model: str | None, run: Path | None):
+    """(Keras model, InputSpec dict, kind, source) of a registry model or a distillation run.
+
+    Args:
+        model: registry name (its released weights), or None.
+        run: a ``converters distill`` run folder (its latest student), or None.
+
+    Returns:
+        ``kind`` is ``"pixel"`` or ``"dct"``; ``source`` is the JSON-ready provenance.
+
+    Raises:
+        SystemExit: a pixel model whose input is not the teacher's RGB crop, or a run without checkpoint.
+    """
+    if run is not None:
+        from .distill import load_student
+
+        student, checkpoint = load_student(run)
+        spec = json.loads((run / "spec.json").read_text())
+        return student.keras_model(), spec, "dct", {"run": str(run), "checkpoint": checkpoint.name}
+    from ..ship.export import model_spec
+    from ..zoo.registry import build, get_config
+
+    keras_model = build(model)
+    spec = model_spec(keras_model, get_config(model).input_spec)
     if spec["layout"] in ("rgb", "ycbcr") and (spec["layout"], spec["normalize"]) != ("rgb", PIXEL_NORMALIZE):
-        raise SystemExit(f"error: {args.model}: pixel pools hold the teacher's RGB crops, normalized "
+        raise SystemExit(f"error: {model}: pixel pools hold the teacher's RGB crops, normalized "
                          f"(x - 127) / 128; this model wants {spec['layout']} {spec['normalize']}")
-    return model, spec, ("pixel" if spec["layout"] in ("rgb", "ycbcr") else "dct"), {"model": args.model}
+    return keras_model, spec, ("pixel" if spec["layout"] in ("rgb", "ycbcr") else "dct"), {"model": model}
 
 
 def _input_of(kind: str, spec: dict[str, Any], path: Path, variant: int, index: int) -> dict[str, np.ndarray]:
     """The model's float input for one crop of a photo (variant 0: the serving crop)."""
     from edge_dct.prepare import prepare
     from edge_dct.spec import InputSpec
-
-    from .distill import decode_rgb, teacher_crop
-    from .targets import crop_of
 
     data = path.read_bytes()
     window, flip = crop_of(data, variant, index, spec["grid"][0])
@@ -435,47 +526,44 @@ def _input_of(kind: str, spec: dict[str, Any], path: Path, variant: int, index: 
     return prepare(data, InputSpec.from_dict(spec), window=window, hflip=flip)
 
 
-def _calibration(args: argparse.Namespace, kind: str, spec: dict[str, Any], shapes) -> list[dict[str, np.ndarray]]:
+def _calibration(data: Path, spec: dict[str, Any], shapes) -> list[dict[str, np.ndarray]]:
     """The int8 calibration samples: :data:`CALIBRATION_PHOTOS` seeded training photos, served way."""
-    from .calibration import spec_samples
-    from .distill import training_photos
+    from ..ship.calibration import spec_samples
 
-    photos = training_photos(args.data)
+    photos = training_photos(data)
     photos = sorted(random.Random(1).sample(photos, min(CALIBRATION_PHOTOS, len(photos))))
     return spec_samples(photos, shapes, spec)
 
 
-def make_pool(args: argparse.Namespace) -> int:
-    """``pool``: int8 grid, twin package and training crops of the subject under ``--work``."""
+def make_pool(config: PoolConfig) -> int:
+    """``pool``: int8 grid, twin package and training crops of the subject under ``work``."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .distill import training_photos
-    from .export import convert, input_shapes
-    from .torch_graph import TorchGraph, to_torch
+    from ..ship.export import convert, input_shapes
 
-    args.work.mkdir(parents=True, exist_ok=True)
-    model, spec, kind, source = _subject(args)
-    ptq = args.work / "ptq_int8.tflite"
+    config.work.mkdir(parents=True, exist_ok=True)
+    model, spec, kind, source = subject(config.model, config.run)
+    ptq = config.work / "ptq_int8.tflite"
     if not ptq.is_file():
         print("converting the original model to int8 (post-training) for its activation grid ...", file=sys.stderr)
-        ptq.write_bytes(convert(model, "int8", _calibration(args, kind, spec, input_shapes(model))))
+        ptq.write_bytes(convert(model, "int8", _calibration(config.data, spec, input_shapes(model))))
     grid = activation_grid(ptq.read_bytes())
     graph = TorchGraph(model)
     to_torch(model, graph)
     torch.save({"plan": graph.plan, "state": graph.state_dict(), "grid": grid, "kind": kind, "spec": spec,
-                "source": source}, args.work / "package.pt")
-    photos = training_photos(args.data)
-    order = random.Random(args.seed).sample(range(len(photos)), min(len(photos), args.photos + args.monitor))
+                "source": source}, config.work / "package.pt")
+    photos = training_photos(config.data)
+    order = random.Random(config.seed).sample(range(len(photos)), min(len(photos), config.photos + config.monitor))
     # Training crops: one in four the serving crop, the others random resized crops with flips.
     # Monitor crops: serving crops of other training photos (generalization of the fine-tuning).
-    jobs = {f"pool-{args.seed}.npz": [(i, 0 if k % 4 == 0 else 1 + args.seed * 1000 + k % 997)
-                                      for k, i in enumerate(order[:args.photos])],
-            "pool-monitor.npz": [(i, 0) for i in order[args.photos:]]}
+    jobs = {f"pool-{config.seed}.npz": [(i, 0 if k % 4 == 0 else 1 + config.seed * 1000 + k % 997)
+                                        for k, i in enumerate(order[:config.photos])],
+            "pool-monitor.npz": [(i, 0) for i in order[config.photos:]]}
     for file, picks in jobs.items():
         if not picks:
             continue
         arrays: dict[str, list[np.ndarray]] = {}
-        with ThreadPoolExecutor(args.workers) as ex:
+        with ThreadPoolExecutor(config.workers) as ex:
             samples = ex.map(lambda p: _input_of(kind, spec, photos[p[0]], p[1], p[0]), picks)
             for k, sample in enumerate(samples):
                 for name, x in sample.items():
@@ -487,10 +575,10 @@ def make_pool(args: argparse.Namespace) -> int:
                     arrays.setdefault(name, []).append(q)
                 if (k + 1) % 500 == 0:
                     print(f"  {file}: {k + 1}/{len(picks)} crops", file=sys.stderr, flush=True)
-        Pool({k: np.stack(v) for k, v in arrays.items()}, kind, grid).save(args.work / file)
-        print(json.dumps({"pool": str(args.work / file), "crops": len(picks),
-                          "bytes": (args.work / file).stat().st_size}))
-    print(json.dumps({"package": str(args.work / "package.pt"), "activation_tensors": len(grid)}))
+        Pool({k: np.stack(v) for k, v in arrays.items()}, kind, grid).save(config.work / file)
+        print(json.dumps({"pool": str(config.work / file), "crops": len(picks),
+                          "bytes": (config.work / file).stat().st_size}))
+    print(json.dumps({"package": str(config.work / "package.pt"), "activation_tensors": len(grid)}))
     return 0
 
 
@@ -503,139 +591,146 @@ def _existing(path: Path, how: str) -> Path:
 
 def _package(work: Path) -> dict[str, Any]:
     """The ``package.pt`` written by ``pool``."""
-    return torch.load(_existing(work / "package.pt", "run `python -m converters.qat pool` first"), weights_only=False)
+    return torch.load(_existing(work / "package.pt", "run `python -m converters qat pool` first"), weights_only=False)
 
 
-def train(args: argparse.Namespace) -> int:
-    """``train``: fine-tune the package's twin on the pools under ``--work`` (PyTorch only)."""
-    package = _package(args.work)
+def tune(config: TuneConfig) -> int:
+    """``train``: fine-tune the package's twin on the pools under ``work`` (PyTorch only)."""
+    package = _package(config.work)
     graph = TorchGraph(package["plan"]).to(memory_format=torch.channels_last)
     graph.load_state_dict(package["state"])
     reference = None
-    if args.init:  # continue an earlier fine-tuning; the reference stays the original model
+    if config.init:  # continue an earlier fine-tuning; the reference stays the original model
         reference = graph
         graph = copy.deepcopy(graph)
-        graph.load_state_dict(torch.load(_existing(args.work / f"{args.init}.pt", "--init names no finished "
+        graph.load_state_dict(torch.load(_existing(config.work / f"{config.init}.pt", "--init names no finished "
                                                    "fine-tuning"), weights_only=True))
     grid = package["grid"]
-    pools = sorted(args.work.glob("pool-*.npz"))
+    pools = sorted(config.work.glob("pool-*.npz"))
     if not pools:
-        raise SystemExit(f"error: no pool-*.npz under {args.work} (run `pool` first)")
+        raise SystemExit(f"error: no pool-*.npz under {config.work} (run `pool` first)")
     monitor = [p for p in pools if p.name == "pool-monitor.npz"]
     pool = Pool.load([p for p in pools if p not in monitor], grid)
-    log_path = args.work / f"{args.name}.log.jsonl"
+    log_path = config.work / f"{config.name}.log.jsonl"
 
     def log(record: dict[str, Any]) -> None:
         print(json.dumps(record), flush=True)
         with log_path.open("a") as f:
             f.write(json.dumps({**record, "time": round(time.time(), 1)}) + "\n")
 
-    log({"event": "start", "crops": len(pool), "steps": args.steps, "batch": args.batch, "lr": args.lr,
-         "device": args.device, "init": args.init})
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    graph = finetune(graph, grid, pool, steps=args.steps, batch=args.batch, lr=args.lr,
-                     checkpoint=args.work / f"{args.name}.ckpt.pt", max_minutes=args.max_minutes,
-                     monitor=Pool.load(monitor, grid) if monitor else None, eval_every=args.eval_every,
-                     device=args.device, seed=args.seed, reference=reference, log=log)
-    torch.save(graph.state_dict(), args.work / f"{args.name}.pt")
+    log({"event": "start", "crops": len(pool), "steps": config.steps, "batch": config.batch, "lr": config.lr,
+         "device": config.device, "init": config.init})
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    graph = finetune(graph, grid, pool, steps=config.steps, batch=config.batch, lr=config.lr,
+                     checkpoint=config.work / f"{config.name}.ckpt.pt", max_minutes=config.max_minutes,
+                     monitor=Pool.load(monitor, grid) if monitor else None, eval_every=config.eval_every,
+                     device=config.device, seed=config.seed, reference=reference, log=log)
+    torch.save(graph.state_dict(), config.work / f"{config.name}.pt")
     return 0
 
 
-def export_tuned(args: argparse.Namespace) -> int:
+def export_tuned(config: TunedExportConfig) -> int:
     """``export``: int8 bundle of the fine-tuned weights and its agreement with the original fp32 model."""
-    from .calibration import photo_set, spec_samples
-    from .export import compare, convert, input_shapes
-    from .imagenet import imagenet_labels
-    from .metadata import embed_metadata
-    from .torch_graph import to_keras
+    from ..data.photos import photo_set
+    from ..ship.calibration import spec_samples
+    from ..ship.export import compare, convert, input_shapes
+    from ..ship.metadata import embed_metadata
+    from ..zoo.imagenet import imagenet_labels
 
-    package = _package(args.work)
-    tuned = torch.load(_existing(args.work / f"{args.name}.pt", f"no finished fine-tuning named {args.name!r}"),
+    package = _package(config.work)
+    tuned = torch.load(_existing(config.work / f"{config.name}.pt", f"no finished fine-tuning named {config.name!r}"),
                        weights_only=True)
-    model, spec, kind, source = _subject(argparse.Namespace(
-        run=Path(package["source"]["run"]) if "run" in package["source"] else None,
-        model=package["source"].get("model")))
+    run = package["source"].get("run")
+    model, spec, kind, source = subject(package["source"].get("model"), Path(run) if run else None)
     graph = TorchGraph(package["plan"])
     graph.load_state_dict(tuned)
     fp32 = convert(model, "fp32") if kind == "dct" else None  # the original student, before the change
     to_keras(graph, model)
     shapes = input_shapes(model)
-    int8 = convert(model, "int8", _calibration(args, kind, spec, shapes))
-    meta = {**spec, "labels": list(imagenet_labels()), **source, "recipe": "python -m converters.qat"}
-    out = args.out or args.work / f"{args.name}_int8.tflite"
+    int8 = convert(model, "int8", _calibration(config.data, spec, shapes))
+    meta = {**spec, "labels": list(imagenet_labels()), **source, "recipe": "python -m converters qat"}
+    out = config.out or config.work / f"{config.name}_int8.tflite"
     out.write_bytes(embed_metadata(int8, meta))
     report: dict[str, Any] = {"bundle": str(out), "size_bytes": out.stat().st_size, **source}
     if kind == "pixel":
-        from .registry import build
+        from ..zoo.registry import build
 
         original = build(package["source"]["model"])
-        evaluation = spec_samples(photo_set(str(args.evaluation), args.count, seed=1), shapes, spec)
+        evaluation = spec_samples(photo_set(str(config.evaluation), config.count, seed=1), shapes, spec)
         report["int8_vs_original_fp32"] = compare(original, int8, evaluation)
         report["int8_vs_tuned_fp32"] = compare(model, int8, evaluation)
-        report["post_training_int8_vs_original_fp32"] = compare(original, (args.work / "ptq_int8.tflite").read_bytes(),
-                                                                 evaluation)
-        report["evaluation"] = f"{args.count} photos of {args.evaluation} (seed 1)"
+        report["post_training_int8_vs_original_fp32"] = compare(
+            original, (config.work / "ptq_int8.tflite").read_bytes(), evaluation)
+        report["evaluation"] = f"{config.count} photos of {config.evaluation} (seed 1)"
     else:
         from edge_dct.spec import InputSpec
 
-        from .distill import bundle_fidelity, held_out_photos
-        from .targets import Teacher, teacher_bundles
+        from .evaluation import bundle_fidelity
+        from .teacher import Teacher, teacher_bundles
 
         fp32_path = out.with_name(out.stem + "_original_fp32.tflite")
         fp32_path.write_bytes(embed_metadata(fp32, meta))
         ptq_path = out.with_name(out.stem + "_post_training.tflite")
-        ptq_path.write_bytes(embed_metadata((args.work / "ptq_int8.tflite").read_bytes(), meta))
-        held, teacher = held_out_photos(args.data, args.count), Teacher(teacher_bundles(args.targets, spec["grid"][0]))
+        ptq_path.write_bytes(embed_metadata((config.work / "ptq_int8.tflite").read_bytes(), meta))
+        held = held_out_photos(config.data, config.count)
+        teacher = Teacher(teacher_bundles(config.targets, spec["grid"][0]))
         report["fidelity"] = bundle_fidelity(out, fp32_path, held, InputSpec.from_dict(spec), teacher)
         report["post_training_fidelity"] = bundle_fidelity(ptq_path, fp32_path, held, InputSpec.from_dict(spec),
                                                            teacher)
-    (args.work / f"{args.name}.export.json").write_text(json.dumps(report, indent=1))
+    (config.work / f"{config.name}.export.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     return 0
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line (see the module docstring)."""
-    work = Path.home() / "edge_dct_work"
-    p = argparse.ArgumentParser(prog="python -m converters.qat", description=__doc__.split("\n\n")[0])
+STEPS = {"pool": (PoolConfig, make_pool), "train": (TuneConfig, tune), "export": (TunedExportConfig, export_tuned)}
+"""Command -> (config class, function)."""
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[str, PoolConfig | TuneConfig | TunedExportConfig]:
+    """The command line (see the module docstring) as (command, config)."""
+    pd, td, ed = PoolConfig(Path(), model="x"), TuneConfig(Path()), TunedExportConfig(Path())
+    p = argparse.ArgumentParser(prog="python -m converters qat", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("pool", "train", "export"):
+    for name in STEPS:
         s = sub.add_parser(name)
         s.add_argument("--work", type=Path, required=True, help="folder: package.pt, pools, weights, reports")
-        s.add_argument("--seed", type=int, default=0)
+        if name in ("pool", "train"):
+            s.add_argument("--seed", type=int, default=0)
         if name in ("pool", "export"):
-            s.add_argument("--data", type=Path, default=work / "data", help="photo sets (scripts/get_data.sh)")
+            s.add_argument("--data", type=Path, default=pd.data, help="photo sets (scripts/get_data.sh)")
         if name in ("train", "export"):
-            s.add_argument("--name", default="tuned", help="name of this fine-tuning's files")
-    pool, train_p, export_p = (sub.choices[n] for n in ("pool", "train", "export"))
+            s.add_argument("--name", default=td.name, help="name of this fine-tuning's files")
+    pool, train_p, export_p = (sub.choices[n] for n in STEPS)
     src = pool.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="registry model with its released weights")
-    src.add_argument("--run", type=Path, help="a converters.distill run (its latest student)")
-    pool.add_argument("--photos", type=int, default=3000, help="training crops in the pool")
-    pool.add_argument("--monitor", type=int, default=200, help="other photos' serving crops, for monitoring")
-    pool.add_argument("--workers", type=int, default=2)
+    src.add_argument("--run", type=Path, help="a `converters distill` run (its latest student)")
+    pool.add_argument("--photos", type=int, default=pd.photos, help="training crops in the pool")
+    pool.add_argument("--monitor", type=int, default=pd.monitor, help="other photos' serving crops, for monitoring")
+    pool.add_argument("--workers", type=int, default=pd.workers)
     train_p.add_argument("--init", metavar="NAME", help="start from the weights of fine-tuning NAME")
-    train_p.add_argument("--steps", type=int, default=1500)
-    train_p.add_argument("--batch", type=int, default=64)
-    train_p.add_argument("--lr", type=float, default=3e-5)
+    train_p.add_argument("--steps", type=int, default=td.steps)
+    train_p.add_argument("--batch", type=int, default=td.batch)
+    train_p.add_argument("--lr", type=float, default=td.lr)
     train_p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    train_p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: default)")
-    train_p.add_argument("--eval-every", type=int, default=250, help="steps between monitor evaluations")
-    train_p.add_argument("--max-minutes", type=float, default=None)
+    train_p.add_argument("--threads", type=int, default=td.threads, help="PyTorch CPU threads (0: default)")
+    train_p.add_argument("--eval-every", type=int, default=td.eval_every, help="steps between monitor evaluations")
+    train_p.add_argument("--max-minutes", type=float, default=td.max_minutes)
     export_p.add_argument("--out", type=Path, help="bundle path (default WORK/NAME_int8.tflite)")
-    export_p.add_argument("--evaluation", type=Path, default=work / "data" / "imagenette" / "val",
+    export_p.add_argument("--evaluation", type=Path, default=ed.evaluation,
                           help="pixel models: photos of the agreement check")
-    export_p.add_argument("--count", type=int, default=300,
+    export_p.add_argument("--count", type=int, default=ed.count,
                           help="photos of the agreement check (DCT students: held-back photos)")
-    export_p.add_argument("--targets", type=Path, default=work / "targets", help="teacher bundles (DCT students)")
-    return p.parse_args(argv)
+    export_p.add_argument("--targets", type=Path, default=ed.targets, help="teacher bundles (DCT students)")
+    values = vars(p.parse_args(argv))
+    command = values.pop("command")
+    return command, STEPS[command][0](**values)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    args = parse_args(argv)
-    return {"pool": make_pool, "train": train, "export": export_tuned}[args.command](args)
+    command, config = parse_args(argv)
+    return STEPS[command][1](config)
 
 
 if __name__ == "__main__":
