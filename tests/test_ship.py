@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 import converters  # noqa: E402
+import edge_dct  # noqa: E402
 import keras  # noqa: E402
 from converters.ship.calibration import default_samples  # noqa: E402
 from converters.ship.export import LiteRunner, compare, convert, gpu_compatibility, input_shapes, model_spec  # noqa: E402
@@ -87,6 +88,27 @@ def test_metadata_round_trip(exported_small):
     root = schema.Model.GetRootAsModel(buf, 0)
     names = {root.Metadata(i).Name().decode() for i in range(root.MetadataLength())}
     assert {"edge_dct", "min_runtime_version"} <= names
+
+
+def test_metadata_re_embedded_in_place(exported_small):
+    """Re-embedding (e.g. new labels) rewrites the one edge_dct buffer: no stale JSON, same weights."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from converters.ship.metadata import embed_metadata
+
+    buf = open(exported_small["int8"].path, "rb").read()
+    md = converters.read_metadata(buf)
+    relabelled = embed_metadata(buf, {**md, "labels": [f"thing {i}" for i in range(10)]})
+    assert converters.read_metadata(relabelled)["labels"][3] == "thing 3"
+    assert b"class_3" not in relabelled and abs(len(relabelled) - len(buf)) < 200
+    before, after = (schema.Model.GetRootAsModel(b, 0) for b in (buf, relabelled))
+    assert after.BuffersLength() == before.BuffersLength()
+    assert [after.Metadata(i).Name() for i in range(after.MetadataLength())].count(b"edge_dct") == 1
+    rng = np.random.default_rng(0)
+    x = {k: rng.standard_normal(v["shape"]).astype(np.float32) for k, v in exported_small["int8"].inputs.items()}
+    np.testing.assert_array_equal(LiteRunner(buf)(x), LiteRunner(relabelled)(x))
+    with pytest.raises(edge_dct.MetadataNotFoundError, match="not an edge_dct bundle"):
+        converters.read_metadata(convert(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), "fp32"))
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0_dct_split24", "efficientnet_lite0_dct_merged64"])
