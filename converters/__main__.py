@@ -2,7 +2,7 @@
 
 Zoo and export: ``list``, ``export``, ``bench``. Training (each forwards to its module's own
 command line, ``python -m converters COMMAND --help``): ``targets``, ``distill``, ``qat``,
-``default-model``.
+``default-model``, and ``frontier`` (measurement of bundles and runs).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ TRAINING_COMMANDS = {
     "distill": ("converters.train.distill", "distil the RGB teacher into a DCT student; --export a run"),
     "qat": ("converters.train.qat", "quantization-aware fine-tuning: pool, train, export"),
     "default-model": ("converters.train.default_model", "rebuild the embedded default model"),
+    "frontier": ("converters.train.frontier", "speed against fidelity of DCT bundles, learning curves, plots"),
 }
 """Command -> (module whose ``main(argv)`` runs it, help line)."""
 

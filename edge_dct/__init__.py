@@ -12,8 +12,15 @@ from edge_dct.classifier import (
     Classifier,
     classify,
 )
+from edge_dct.embedder import (
+    Embedding,
+    EmbeddingResult,
+    ImageEmbedder,
+    ImageEmbedderOptions,
+)
 from edge_dct.errors import (
     AcceleratorUnavailableError,
+    DatasetError,
     EdgeDctError,
     EdgeDctWarning,
     ErrorCode,
@@ -32,6 +39,7 @@ from edge_dct.options import BaseOptions, ClassifierOptions
 from edge_dct.prepare import prepare
 from edge_dct.runtime import runtime_info
 from edge_dct.spec import InputSpec
+from edge_dct.trainer import Trainer, TrainerOptions, TrainingResult, train_classifier
 
 __version__ = "0.1.0"
 
@@ -43,10 +51,15 @@ __all__ = [
     "ClassificationResult",
     "Classifier",
     "ClassifierOptions",
+    "DatasetError",
     "DctImage",
     "EdgeDctError",
     "EdgeDctWarning",
     "ErrorCode",
+    "Embedding",
+    "EmbeddingResult",
+    "ImageEmbedder",
+    "ImageEmbedderOptions",
     "ImageTooLargeError",
     "InputSpec",
     "InvalidArgumentError",
@@ -57,10 +70,14 @@ __all__ = [
     "ModelError",
     "OutOfMemoryError",
     "RuntimeUnavailableError",
+    "Trainer",
+    "TrainerOptions",
+    "TrainingResult",
     "UnsupportedJpegError",
     "classify",
     "prepare",
     "read_dct",
     "read_header",
     "runtime_info",
+    "train_classifier",
 ]

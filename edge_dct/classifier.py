@@ -13,20 +13,17 @@ import contextlib
 import hashlib
 import os
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from edge_dct.bundle import DEFAULT_MODEL, ModelBundle, ModelSource
-from edge_dct.errors import EdgeDctError
+from edge_dct.bundle import DEFAULT_MODEL, ModelSource
 from edge_dct.jpeg import Source, load_source
 from edge_dct.options import BaseOptions, ClassifierOptions, flat_options
-from edge_dct.prepare import allocate, prepare
 from edge_dct.runtime import Runner
+from edge_dct.task import BundleTask, Timing
 
 
 @dataclass(frozen=True)
@@ -36,18 +33,6 @@ class Category:
     index: int
     label: str
     score: float
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Where the time went, in milliseconds."""
-
-    prepare_ms: float
-    inference_ms: float
-
-    @property
-    def total_ms(self) -> float:
-        return self.prepare_ms + self.inference_ms
 
 
 @dataclass(frozen=True)
@@ -63,7 +48,7 @@ class ClassificationResult:
         return self.categories[0] if self.categories else None
 
 
-class Classifier:
+class Classifier(BundleTask):
     """Classifies JPEGs with a DCT-input LiteRT bundle.
 
     Thread-safe: decoding (GIL released) runs in parallel across threads; inference is
@@ -75,15 +60,9 @@ class Classifier:
     """
 
     def __init__(self, options: ClassifierOptions):
+        super().__init__(options.base_options, runner=Runner)  # this module's name: patchable
         self.options = options
-        base = options.base_options
-        self.bundle = ModelBundle.load(base.model)
-        self._runner = Runner(self.bundle, num_threads=base.num_threads,
-                              accelerator=base.accelerator, delegate_path=base.delegate_path)
-        self._lock = threading.Lock()
-        self._local = threading.local()
         self._allowed = _allowed(self.labels, options)
-        self._closed = False
 
     # -- factories --------------------------------------------------------------------
     @classmethod
@@ -101,45 +80,13 @@ class Classifier:
         """
         return cls(flat_options(path, **options))
 
-    # -- properties -------------------------------------------------------------------
-    @property
-    def spec(self):
-        return self.bundle.spec
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.bundle.labels
-
-    @property
-    def accelerator(self) -> str:
-        """The accelerator in use (what ``"auto"`` chose)."""
-        return self._runner.accelerator
-
     # -- classification ---------------------------------------------------------------
-    def _tensors(self, data, name: str) -> tuple[dict[str, np.ndarray], float]:
-        runner = self._runner
-        out = getattr(self._local, "out", None)
-        if out is None:
-            out = self._local.out = allocate(self.spec, runner.input_dtype)
-        start = time.perf_counter()
-        prepare(data, self.spec, out=out, dtype=runner.input_dtype,
-                quantization=runner.quantization, name=name)
-        return out, (time.perf_counter() - start) * 1e3
-
-    def _infer(self, tensors: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("Classifier is closed")
-            start = time.perf_counter()
-            logits = self._runner.run(tensors)
-            return logits, (time.perf_counter() - start) * 1e3
-
     def _classify(self, src: Source, options: ClassifierOptions,
                   allowed: np.ndarray) -> ClassificationResult:
         """Classifies with these result options (``allowed``: their label mask)."""
         data, name = load_source(src)
         tensors, prep_ms = self._tensors(data, name)
-        logits, infer_ms = self._infer(tensors)
+        logits, infer_ms = self._infer(self._runner.run, tensors)
         z = logits.astype(np.float64)
         scores = np.exp(z - z.max())
         scores /= scores.sum()
@@ -173,35 +120,7 @@ class Classifier:
         Returns:
             One ClassificationResult (or exception) per source, in order.
         """
-        items = list(srcs)
-        workers = workers or os.cpu_count() or 1
-
-        def one(src: Source):
-            try:
-                return self.classify(src)
-            except EdgeDctError as e:
-                if return_exceptions:
-                    return e
-                raise
-
-        if workers == 1 or len(items) <= 1:
-            return [one(s) for s in items]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(one, items))
-
-    # -- lifecycle --------------------------------------------------------------------
-    def close(self) -> None:
-        """Releases the interpreter; safe to call more than once."""
-        with self._lock:
-            if not self._closed:
-                self._runner.close()
-                self._closed = True
-
-    def __enter__(self) -> "Classifier":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return self._map(self.classify, srcs, workers, return_exceptions)
 
 
 def _allowed(labels: Sequence[str], options: ClassifierOptions) -> np.ndarray:

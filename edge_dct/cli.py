@@ -30,6 +30,14 @@ _COMPONENT_NAMES = {
 }
 
 
+def _jpeg_files(paths: list[str]) -> list[str]:
+    """The JPEG files named by ``paths`` (directories expanded); says so on stderr when none."""
+    files = list(expand_paths(paths))
+    if not files:
+        print("error: no JPEG files found", file=sys.stderr)
+    return files
+
+
 def _plane_stats(plane: np.ndarray) -> dict:
     """Statistics of one (H, W, 64) coefficient plane."""
     dc = plane[..., 0].astype(np.float64)
@@ -116,9 +124,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     except EdgeDctError as e:  # the model, an option, the accelerator or the runtime
         print(f"error: {e}", file=sys.stderr)
         return 2
-    files = list(expand_paths(args.paths))
+    files = _jpeg_files(args.paths)
     if not files:
-        print("error: no JPEG files found", file=sys.stderr)
         return 2
     writer = csv.writer(sys.stdout) if args.csv else None
     if writer:
@@ -164,9 +171,90 @@ def _print_result(name: str, res, args: argparse.Namespace, writer) -> None:
         print(f"{name}: {top}  [{res.timing.prepare_ms:.1f} + {res.timing.inference_ms:.1f} ms]")
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Embeds JPEG files/directories into a .npy matrix (+ a .txt list of files) or JSON lines."""
+    from edge_dct.embedder import ImageEmbedder, ImageEmbedderOptions
+    from edge_dct.options import BaseOptions
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".npy", ".jsonl"):
+        print(f"error: --out must end in .npy or .jsonl, not {out.name!r}", file=sys.stderr)
+        return 2
+    try:
+        emb = ImageEmbedder(ImageEmbedderOptions(
+            BaseOptions(model=args.model, num_threads=args.threads),
+            l2_normalize=args.l2_normalize, quantize=args.quantize))
+    except EdgeDctError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    files = _jpeg_files(args.paths)
+    if not files:
+        return 2
+    bar = _progress(len(files), len(files) > 1 and not args.no_progress and sys.stderr.isatty())
+    names, vectors, failures = [], [], []
+    chunk = max(1, args.workers * 8)
+    with emb:
+        for start in range(0, len(files), chunk):
+            part = files[start:start + chunk]
+            for name, res in zip(part, emb.embed_batch(part, workers=args.workers,
+                                                       return_exceptions=True)):
+                if isinstance(res, Exception):
+                    failures.append(name)
+                    (bar.write if bar else lambda m: print(m, file=sys.stderr))(f"error: {res}")
+                else:
+                    names.append(name)
+                    vectors.append(res.embedding)
+                if bar:
+                    bar.update(1)
+    if bar:
+        bar.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npy":
+        dim = emb.dimension
+        matrix = np.stack(vectors) if vectors else np.zeros((0, dim), np.int8 if args.quantize
+                                                            else np.float32)
+        np.save(out, matrix)
+        listing = out.with_suffix(".txt")
+        listing.write_text("".join(f"{n}\n" for n in names))
+        where = f"{out} {matrix.shape} {matrix.dtype} (rows: files in {listing})"
+    else:
+        with open(out, "w") as f:
+            for n, v in zip(names, vectors):
+                vals = v.tolist() if args.quantize else [round(float(x), 6) for x in v]
+                f.write(json.dumps({"file": n, "embedding": vals}) + "\n")
+        where = str(out)
+    print(f"{len(names)} embedded, {len(failures)} failed -> {where}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Trains a classifier head on a folder per class (or a CSV) and writes a new bundle."""
+    from edge_dct.head_training import HeadOptions
+    from edge_dct.options import BaseOptions
+    from edge_dct.trainer import Trainer, TrainerOptions, write_report
+
+    try:
+        head = HeadOptions(hidden_units=args.hidden, weight_decay=args.weight_decay,
+                           learning_rate=args.learning_rate, max_epochs=args.epochs,
+                           patience=args.patience, dropout=args.dropout, seed=args.seed)
+        options = TrainerOptions(base_options=BaseOptions(model=args.model, num_threads=args.threads),
+                                 head=head, validation=args.validation, test=args.test,
+                                 seed=args.seed, augment=args.augment, workers=args.workers,
+                                 progress=False if args.no_progress else None)
+        result = Trainer(options).fit(args.data, args.out)
+    except EdgeDctError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(result.report())
+    if args.json:
+        write_report(result, args.json)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """Lists the embedded bundles and the LiteRT backend in use."""
     from edge_dct.bundle import DEFAULT_MODEL, ModelBundle, ModelError, available_models
+    from edge_dct.heads import has_embedding
     from edge_dct.runtime import RuntimeUnavailableError, runtime_info
 
     try:
@@ -188,9 +276,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         s = b.spec
         chans = "/".join(str(len(s.channels[c])) for c in ("y", "cb", "cr"))
         tag = " (default)" if path.resolve() == DEFAULT_MODEL.resolve() else ""
+        embed = ", embed signature (embeddings)" if has_embedding(b.content) else ""
         print(f"{path}{tag}: {len(b.content) / 1e6:.1f} MB, grid {s.grid[0]}x{s.grid[1]}, "
               f"layout {s.layout}, channels y/cb/cr {chans}, resize {s.resize}, "
-              f"{len(b.labels)} labels")
+              f"{len(b.labels)} labels{embed}")
     return 0
 
 
@@ -226,6 +315,46 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", action="store_true", help="CSV rows: file, rank, index, label, score")
     cl.add_argument("--no-progress", action="store_true", help="no progress bar")
     cl.set_defaults(func=cmd_classify)
+
+    em = sub.add_parser("embed", parents=[common],
+                        help="feature vectors of JPEG files or directories (.npy or .jsonl)")
+    em.add_argument("paths", nargs="+", help="JPEG files or directories (recursive)")
+    em.add_argument("--out", required=True,
+                    help="vectors.npy (matrix; row i = line i of vectors.txt) or vectors.jsonl")
+    em.add_argument("--model", help="bundle with an 'embed' signature (default: the embedded model)")
+    em.add_argument("--l2-normalize", action="store_true", help="unit-length vectors")
+    em.add_argument("--quantize", action="store_true", help="int8 vectors (unit length x 128)")
+    em.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads")
+    em.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="decoding threads (default: CPU count)")
+    em.add_argument("--no-progress", action="store_true", help="no progress bar")
+    em.set_defaults(func=cmd_embed)
+
+    tr = sub.add_parser("train", parents=[common],
+                        help="train your own classes (a folder per class, or a CSV) into a bundle")
+    tr.add_argument("data", help="folder with one sub-folder per class (or train/validation/test "
+                                 "folders of them), or a CSV of path,label[,split]")
+    tr.add_argument("--out", required=True, help="the new .tflite bundle")
+    tr.add_argument("--model", help="base bundle (default: the embedded model)")
+    tr.add_argument("--validation", type=float, default=0.1,
+                    help="validation fraction per class for early stopping (default 0.1)")
+    tr.add_argument("--test", type=float, default=0.2,
+                    help="held-out test fraction per class (default 0.2)")
+    tr.add_argument("--seed", type=int, default=0, help="seed of split, augmentation, head")
+    tr.add_argument("--augment", type=int, default=1,
+                    help="random crop+flip views per training photo (default 1; 0: none)")
+    tr.add_argument("--hidden", type=int, default=0, help="hidden layer width (default 0: none)")
+    tr.add_argument("--epochs", type=int, default=300, help="maximum epochs (default 300)")
+    tr.add_argument("--patience", type=int, default=20, help="early-stopping patience (default 20)")
+    tr.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty (default 1e-4)")
+    tr.add_argument("--learning-rate", type=float, default=1e-3, help="Adam step (default 1e-3)")
+    tr.add_argument("--dropout", type=float, default=0.2, help="feature dropout (default 0.2)")
+    tr.add_argument("--threads", type=int, default=1, help="LiteRT threads per worker (default 1)")
+    tr.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="interpreters embedding in parallel (default: CPU count)")
+    tr.add_argument("--json", type=Path, help="also write the metrics here")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tr.set_defaults(func=cmd_train)
 
     bench = sub.add_parser("bench", add_help=False,
                            help="DCT pipeline vs the RGB EfficientNet-Lite0 pipeline (see bench --help)")

@@ -85,6 +85,11 @@ class InvalidSpecError(InvalidArgumentError):
     """An InputSpec field is missing or wrong; the message names the field."""
 
 
+class DatasetError(InvalidArgumentError):
+    """A training data set cannot be used: an empty class folder, a single class, no usable
+    photo left, a CSV without ``path,label`` rows; the message names the file or folder."""
+
+
 class ModelError(EdgeDctError, ValueError):
     """A model file is missing, corrupt, not an edge_dct bundle, or disagrees with its spec."""
 
@@ -150,6 +155,7 @@ def read_file(path: str | os.PathLike, error: type[EdgeDctError], what: str) -> 
 
 __all__ = [
     "AcceleratorUnavailableError",
+    "DatasetError",
     "EdgeDctError",
     "EdgeDctWarning",
     "ErrorCode",

@@ -38,6 +38,12 @@ from edge_dct.native_log import runtime_logs
 from edge_dct.options import ACCELERATORS
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
+LOGITS_OUTPUT = "logits"
+"""Name of the class scores in a bundle's signatures."""
+EMBED_SIGNATURE = "embed"
+"""The second signature of bundles with embeddings: outputs ``embedding`` and ``logits``."""
+EMBEDDING_OUTPUT = "embedding"
+"""Name of the pooled backbone features (1280-d for EfficientNet-Lite0) in ``embed``."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,8 @@ def runtime_info() -> RuntimeInfo:
 
 
 def open_interpreter(content: bytes, num_threads: int | None = None,
-                     delegates: Sequence[Any] | None = None) -> tuple[Any, Any]:
+                     delegates: Sequence[Any] | None = None,
+                     signature: str | None = None) -> tuple[Any, Any]:
     """A LiteRT interpreter on a .tflite model, its tensors allocated (delegates applied).
 
     LiteRT's log lines of this (XNNPACK's creation) are kept off stderr (``runtime_logs``).
@@ -125,19 +132,26 @@ def open_interpreter(content: bytes, num_threads: int | None = None,
         content: The .tflite bytes.
         num_threads: CPU threads (None: LiteRT's default).
         delegates: Delegates from the backend's ``load_delegate``.
+        signature: The signature to run; None: the model's first (``serving_default``,
+            the logits, in every edge_dct bundle; bundles with embeddings also have
+            :data:`EMBED_SIGNATURE`).
 
     Returns:
-        (interpreter, its default signature runner).
+        (interpreter, the signature's runner).
 
     Raises:
         ValueError, RuntimeError: LiteRT cannot load the model.
+        KeyError: The model has no signature of that name.
     """
     backend, _ = _backend()
     with runtime_logs():
         interp = backend.interpreter(model_content=content, num_threads=num_threads,
                                      experimental_delegates=delegates)
         interp.allocate_tensors()
-        return interp, interp.get_signature_runner()
+        keys = list(interp.get_signature_list())
+        if signature is not None and signature not in keys:
+            raise KeyError(f"no signature {signature!r} (the model has {keys})")
+        return interp, interp.get_signature_runner(signature or (keys[0] if keys else None))
 
 
 @dataclass(frozen=True)
@@ -156,15 +170,19 @@ class Runner:
 
     Attributes:
         accelerator: The accelerator actually used (``"cpu"``, ``"gpu"``, ``"edgetpu"``).
+        signature: The signature run (None: the model's first, ``serving_default``).
         inputs: name -> TensorInfo of the signature's inputs.
+        outputs: name -> TensorInfo of the signature's outputs.
         output: TensorInfo of the logits output.
     """
 
     def __init__(self, bundle: ModelBundle, *, num_threads: int | None = None,
-                 accelerator: str = "cpu", delegate_path: str | None = None):
+                 accelerator: str = "cpu", delegate_path: str | None = None,
+                 signature: str | None = None):
         if accelerator not in ACCELERATORS:
             raise InvalidArgumentError(f"accelerator must be one of {ACCELERATORS}, not {accelerator!r}")
         self.bundle = bundle
+        self.signature = signature
         self.backend, _ = _backend()
         self._compiled = None
         self._runner = None
@@ -197,9 +215,18 @@ class Runner:
             return
         try:
             self._interp, self._runner = open_interpreter(self.bundle.content, num_threads,
-                                                          delegates)
+                                                          delegates, self.signature)
+        except KeyError as e:
+            raise ModelError(self._no_signature(), self.bundle.name) from e
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"LiteRT cannot load the model: {e}", self.bundle.name) from e
+
+    def _no_signature(self) -> str:
+        why = f"the model has no {self.signature!r} signature"
+        if self.signature == EMBED_SIGNATURE:
+            why += (" (no embedding output: bundles made before embeddings existed; add it "
+                    "with edge_dct.heads.expose_embedding or python -m converters default-model)")
+        return why
 
     def _load_delegate(self, accelerator: str, library: str) -> Any:
         reason = None
@@ -234,7 +261,11 @@ class Runner:
                 "gpu: LiteRT found no usable GPU (WebGPU/OpenCL adapter)", self.bundle.name)
         self._compiled = model
         sig = model.get_signature_list()
-        self._sig_key = next(iter(sig))
+        if self.signature is not None and self.signature not in sig:
+            model.close()
+            self._compiled = None
+            raise ModelError(self._no_signature(), self.bundle.name)
+        self._sig_key = self.signature or next(iter(sig))
 
     # -- metadata of tensors -------------------------------------------------------------
     def _details(self) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -253,10 +284,19 @@ class Runner:
     def _check_against_spec(self) -> None:
         ins, outs = self._details()
         self.inputs = {n: self._info(n, d) for n, d in ins.items()}
-        if len(outs) != 1:
+        self.outputs = {n: self._info(n, d) for n, d in outs.items()}
+        if self.signature is None and len(outs) != 1:
             raise ModelError(f"expected one output (logits), found {sorted(outs)}", self.bundle.name)
-        (out_name, out_d), = outs.items()
-        self.output = self._info(out_name, out_d)
+        if self.signature is None:
+            self.output = next(iter(self.outputs.values()))
+        elif LOGITS_OUTPUT in self.outputs:
+            self.output = self.outputs[LOGITS_OUTPUT]
+        else:
+            raise ModelError(f"signature {self.signature!r} has no {LOGITS_OUTPUT!r} output "
+                             f"(outputs {sorted(outs)})", self.bundle.name)
+        if self.signature == EMBED_SIGNATURE and EMBEDDING_OUTPUT not in self.outputs:
+            raise ModelError(f"signature {EMBED_SIGNATURE!r} has no {EMBEDDING_OUTPUT!r} output "
+                             f"(outputs {sorted(outs)})", self.bundle.name)
         spec = self.bundle.spec
         want = {t.name: t.shape for t in spec.tensors}
         have = {n: t.shape for n, t in self.inputs.items()}
@@ -284,29 +324,47 @@ class Runner:
     def run(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
         """Runs the model; returns float32 logits, shape (num_classes,)."""
         if self._runner is not None:
-            raw = next(iter(self._runner(**tensors).values()))
+            raw = self._runner(**tensors)[self.output.name]
         else:
-            raw = self._run_compiled(tensors)
-        out = np.asarray(raw).reshape(-1)
-        if self.output.dtype != np.float32:
-            return (out.astype(np.float32) - self.output.zero_point) * self.output.scale
-        return out.astype(np.float32, copy=False)
+            raw = self._run_compiled(tensors, (self.output,))[self.output.name]
+        return _dequantize(raw, self.output)
 
-    def _run_compiled(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
+    def run_raw(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the model; returns every output of the signature as stored (int8 or float32),
+        flattened: name -> (size,) array (a copy, safe to keep)."""
+        if self._runner is not None:
+            raw = self._runner(**tensors)
+        else:
+            raw = self._run_compiled(tensors, tuple(self.outputs.values()))
+        return {n: np.array(v).reshape(-1) for n, v in raw.items()}
+
+    def run_all(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the model; returns every output, dequantized: name -> float32 (size,)."""
+        return {n: _dequantize(v, self.outputs[n]) for n, v in self.run_raw(tensors).items()}
+
+    def _run_compiled(self, tensors: Mapping[str, np.ndarray],
+                      wanted: Sequence[TensorInfo]) -> dict[str, np.ndarray]:
         c, key = self._compiled, self._sig_key
         ins = {n: c.create_input_buffer_by_name(key, n) for n in tensors}
         for n, buf in ins.items():
             buf.write(np.ascontiguousarray(tensors[n]))
-        outs = {self.output.name: c.create_output_buffer_by_name(key, self.output.name)}
+        outs = {o.name: c.create_output_buffer_by_name(key, o.name) for o in self.outputs.values()}
         c.run_by_name(key, ins, outs)
-        n = int(np.prod(self.output.shape))
-        return outs[self.output.name].read(n, self.output.dtype)
+        return {o.name: outs[o.name].read(int(np.prod(o.shape)), o.dtype) for o in wanted}
 
     def close(self) -> None:
-        """Releases the interpreter (LiteRT's log lines of that kept off stderr)."""
+        """Releases the interpreter (LiteRT's log lines of that kept off stderr); safe twice."""
         with runtime_logs():
             self._runner = None
             self._interp = None
             if self._compiled is not None:
                 self._compiled.close()
                 self._compiled = None
+
+
+def _dequantize(raw: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """float32 (size,) values of an output tensor (int8: ``(q - zero_point) * scale``)."""
+    out = np.asarray(raw).reshape(-1)
+    if info.dtype != np.float32:
+        return (out.astype(np.float32) - info.zero_point) * info.scale
+    return out.astype(np.float32, copy=False)

@@ -1,7 +1,8 @@
 """The photo sets of ``scripts/get_data.sh`` and the one training / held-back split.
 
 Folders under the data folder (:func:`converters.data.workspace.data_dir`): ``imagenette``
-(``train/`` and ``val/``), ``intel``, ``catsdogs``, ``flowers``, ``clothing``. Imagenette's
+(``train/`` and ``val/``), ``intel``, ``catsdogs``, ``flowers``, ``clothing`` and the
+training-only ``wallpapers``. Imagenette's
 ``val/`` never trains; of the other sets every 20th photo (sorted order) is held back. Files
 named in the exclude list (``$EDGE_DCT_EXCLUDE``, default the team's
 ``shared/data/exclude-from-training.txt`` beside the repository; they overlap evaluation sets)
@@ -19,6 +20,11 @@ from .photos import jpeg_files
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 PHOTO_SETS = ("imagenette", "intel", "catsdogs", "flowers", "clothing")
 """Folders of the data folder; Imagenette's ``val/`` never trains."""
+TRAINING_ONLY = (("wallpapers", 16),)
+"""Sets that only ever train, and how many times each of their photos is listed (each listing
+gets its own seeded crops): the 2-18 MP Debian wallpapers of ``get_data.sh``, so that crops at
+camera scales exercise every reduction path of ``prepare``. Listing them leaves the held-back
+photos as they were."""
 HOLD_BACK_EVERY = 20
 """Of the sets other than Imagenette, every 20th photo (sorted order) is held back for evaluation."""
 
@@ -54,8 +60,10 @@ def split(data: Path) -> tuple[list[Path], list[Path]]:
 
 
 def training_photos(data: Path) -> list[Path]:
-    """Every photo set's training part (Imagenette ``train/`` and 19 of 20 of the others)."""
-    return split(data)[0]
+    """Every photo set's training part (Imagenette ``train/`` and 19 of 20 of the others), then
+    the :data:`TRAINING_ONLY` sets that are present, each photo listed as often as its set says."""
+    extra = [p for name, repeat in TRAINING_ONLY for p in jpegs(data / name, "") for _ in range(repeat)]
+    return split(data)[0] + extra
 
 
 def held_out_photos(data: Path, n: int) -> list[Path]:

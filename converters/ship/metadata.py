@@ -8,16 +8,14 @@ Metadata the converter wrote (``min_runtime_version``, ``CONVERSION_METADATA``) 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import flatbuffers
-import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from edge_dct import bundle
-from edge_dct.bundle import METADATA_NAME
+from edge_dct.heads import set_metadata
 _FILE_IDENTIFIER = b"TFL3"
 
 
@@ -35,17 +33,8 @@ def embed_metadata(tflite: bytes, payload: dict[str, Any]) -> bytes:
         The repacked flatbuffer.
     """
     model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
-    data = np.frombuffer(json.dumps(payload, separators=(",", ":")).encode("utf-8"), dtype=np.uint8)
-    model.metadata = model.metadata or []
-    entry = next((m for m in model.metadata if _name(m.name) == METADATA_NAME), None)
-    if entry is None:
-        model.buffers.append(schema.BufferT())
-        entry = schema.MetadataT()
-        entry.name = METADATA_NAME
-        entry.buffer = len(model.buffers) - 1
-        model.metadata.append(entry)
-    model.buffers[entry.buffer].data = data
-    builder = flatbuffers.Builder(len(tflite) + len(data) + 1024)
+    set_metadata(model, payload)
+    builder = flatbuffers.Builder(len(tflite) + 65536)  # a size hint; the builder grows
     builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
     return bytes(builder.Output())
 
@@ -69,7 +58,3 @@ def read_metadata(model: str | Path | bytes) -> dict[str, Any]:
     if isinstance(model, (bytes, bytearray)):
         return bundle.read_metadata(bytes(model), "<bytes>")
     return bundle.read_metadata(Path(model).read_bytes(), str(model))
-
-
-def _name(raw: bytes | str | None) -> str:
-    return raw.decode("utf-8") if isinstance(raw, bytes) else (raw or "")

@@ -9,7 +9,10 @@ Steps (every tensor comes from ``edge_dct.prepare``, the C core that serves the 
 2. ``efficientnet_lite0_dct_exact``: the EfficientNet-Lite0 ImageNet network behind an exact
    IDCT/colour front end, with the normalization folded into its first convolutions;
 3. full-integer int8 conversion calibrated on the same photos, InputSpec + ImageNet labels
-   embedded as the ``edge_dct`` metadata;
+   embedded as the ``edge_dct`` metadata, and the pooled 1280-d features exposed as the
+   ``embedding`` output of a second signature, ``embed`` (:func:`edge_dct.heads.expose_embedding`:
+   ``serving_default`` keeps its one ``logits`` output and the same operators, so classifying
+   costs the same; ``edge_dct.ImageEmbedder`` and ``edge-dct train`` run ``embed``);
 4. fidelity on held-back photos (never used above): the int8 bundle through
    ``edge_dct.Classifier`` against the fp32 teacher on the same crop of the pixel image
    (libjpeg-turbo decode, area resize, centre crop), plus the bundle's fp32 twin.
@@ -28,6 +31,7 @@ import sys
 from pathlib import Path
 
 import edge_dct
+from edge_dct.heads import expose_embedding
 from edge_dct.spec import InputSpec, dct_spec
 
 from ..data.splits import jpegs
@@ -101,9 +105,9 @@ def build_default_model(config: DefaultModelConfig) -> dict:
     meta = bundle_metadata(spec)
     fp32 = config.work / "default_fp32.tflite"
     print("3/4 converting (fp32 twin, then int8)", file=sys.stderr)
-    fp32.write_bytes(embed_metadata(convert(model, "fp32"), meta))
+    fp32.write_bytes(expose_embedding(embed_metadata(convert(model, "fp32"), meta)))
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    config.out.write_bytes(embed_metadata(convert(model, "int8", samples), meta))
+    config.out.write_bytes(expose_embedding(embed_metadata(convert(model, "int8", samples), meta)))
     report = {"bundle": str(config.out), "size_bytes": config.out.stat().st_size,
               "calibration_photos": len(cal)}
     if config.eval:

@@ -19,6 +19,11 @@ Training runs in PyTorch on a twin of the Keras student (:mod:`converters.train.
 faster than TensorFlow on a CPU for these depthwise networks); the export copies the weights
 back into the Keras model and converts it like every zoo model.
 
+Students cut before block 4 (``efficientnet_lite0_dct_cut0/1/2``, issue #15) take an *online*
+teacher instead (``--teacher exact``, :mod:`converters.train.exact_teacher`): the PyTorch teacher
+runs on the exact inverse of each batch's own coefficients, so nothing is cached and every crop
+can be new; the feature loss is then the per-channel standardised MSE (``1 - R^2``).
+
 Stages:
 
 * ``feature``: MSE between the student's ``adapter_out`` (``[b, H, W, 40]``) and the teacher's
@@ -48,7 +53,9 @@ every ``--eval-every`` steps the agreement with the teacher on held-back photos)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import random
@@ -66,9 +73,10 @@ import numpy as np
 from edge_dct.prepare import prepare
 from edge_dct.spec import InputSpec
 
-from ..data.splits import held_out_photos
+from ..data.splits import held_out_photos, training_photos
 from ..data.workspace import data_dir, work_dir
 from ..ship.calibration import channel_stats
+from .crops import crop_of, decode_rgb, teacher_crop
 from .evaluation import EvalSet, agreement, bundle_fidelity, make_eval_set
 from .targets import Targets
 from .teacher import Teacher, teacher_bundles
@@ -78,6 +86,10 @@ CHECKPOINT_PREFIX = "ckpt-"
 ADAPTER_BN_MOMENTUM = 0.1
 """PyTorch momentum (weight of the new batch) of the adapter's BatchNormalization statistics."""
 STAGES = ("feature", "logits")
+TEACHERS = ("targets", "exact", "decode")
+FEATURE_STD = "feature_std.npy"
+"""Per-channel standard deviation of the teacher's cut tensor (online teachers), fitted once
+per run: the feature loss is the MSE of ``(student - teacher) / std``, i.e. ``1 - R^2``."""
 
 
 # ----------------------------------------------------------------------------- configs
@@ -153,6 +165,13 @@ class DistillConfig:
         targets: teacher targets (``python -m converters targets``).
         model: the student and its stage.
         optim: optimizer, schedule and losses.
+        teacher: where the teacher's answers come from: ``"targets"`` (the cached LiteRT
+            answers of ``python -m converters targets``, ``block4_add`` only) or computed on the
+            fly by the PyTorch teacher on the same crop (:mod:`converters.train.exact_teacher`):
+            ``"exact"`` (the exact inverse of the student's input) or ``"decode"`` (the
+            libjpeg-turbo decode of the window). The online teachers serve every cut.
+        variants: crop variants per training photo of an online teacher (0: the serving crop,
+            1..: random resized crops with flips, :func:`converters.train.crops.crop_of`).
         init: start from the latest checkpoint (weights, spec) of this run.
         seed: sample order, normalization photos, torch seed.
         threads: PyTorch threads (0: its default).
@@ -172,6 +191,8 @@ class DistillConfig:
     targets: Path = dataclasses.field(default_factory=lambda: work_dir() / "targets")
     model: StudentConfig = StudentConfig()
     optim: OptimConfig = OptimConfig()
+    teacher: str = "targets"
+    variants: int = 8
     init: Path | None = None
     seed: int = 0
     threads: int = 0
@@ -184,6 +205,15 @@ class DistillConfig:
     checkpoint_every: int = 250
     keep: int = 2
     max_minutes: float = 170.0
+
+    def __post_init__(self) -> None:
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {TEACHERS}, not {self.teacher!r}")
+        from ..zoo.efficientnet_dct import FIRST_TEACHER_BLOCK, student_cut
+
+        if self.teacher == "targets" and student_cut(self.model.student) != FIRST_TEACHER_BLOCK - 1:
+            raise ValueError(f"{self.model.student} is cut before block {FIRST_TEACHER_BLOCK - 1}: the cached "
+                             "targets hold block4_add only, use an online teacher (--teacher exact)")
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready values (nested configs as dicts, paths as strings)."""
@@ -229,6 +259,21 @@ def base_spec(student: str, grid: int) -> InputSpec:
     return InputSpec.from_dict(d)
 
 
+def resolve_feature_std(config: DistillConfig, photos: list[Path], spec: InputSpec, teacher: Any,
+                        decode: bool) -> np.ndarray:
+    """The run's :data:`FEATURE_STD`: its own, the ``init`` run's, or fitted on ``stats_photos``
+    training photos (at most 200)."""
+    own = config.work / FEATURE_STD
+    source = own if own.is_file() else (config.init / FEATURE_STD if config.init else None)
+    if source is not None and source.is_file():
+        std = np.load(source)
+    else:
+        fit = random.Random(config.seed + 1).sample(photos, min(config.stats_photos, 200, len(photos)))
+        std = fit_feature_std(fit, spec, teacher, decode)
+    np.save(own, std)
+    return std
+
+
 def resolve_spec(config: DistillConfig, photos: list[Path]) -> InputSpec:
     """The run's InputSpec: its own ``spec.json``, the ``init`` run's, or freshly fitted."""
     own = config.work / "spec.json"
@@ -254,13 +299,16 @@ class Batch(NamedTuple):
 
     Attributes:
         inputs: student tensors ``{name: [b, H, W, C]}`` float32 from ``edge_dct.prepare``.
-        feature: teacher ``block4_add`` ``[b, G, G, 40]`` float32.
+        feature: teacher ``block4_add`` ``[b, G, G, 40]`` float32 (an online teacher: the cut
+            tensor, filled in by :func:`label`).
         logits: teacher logits ``[b, 1000]`` float32.
+        pixels: the teacher's own view ``[b, 8G, 8G, 3]`` (online ``"decode"`` teacher), else None.
     """
 
     inputs: dict[str, np.ndarray]
-    feature: np.ndarray
-    logits: np.ndarray
+    feature: np.ndarray | None
+    logits: np.ndarray | None
+    pixels: np.ndarray | None = None
 
 
 def sample_pool(targets: Targets) -> list[tuple[int, int]]:
@@ -282,9 +330,10 @@ def load_sample(targets: Targets, data: Path, spec: InputSpec, v: int, i: int) -
     return prepare(data / targets.photos[i], spec, window=window, hflip=bool(targets.hflip[v, i]))
 
 
-def batches(targets: Targets, pool: list[tuple[int, int]], data: Path, spec: InputSpec, batch: int,
-            start_step: int, seed: int, workers: int, prefetch: int) -> Iterator[Batch]:
-    """Training batches from ``start_step`` on, built ``prefetch`` steps ahead by ``workers`` threads.
+def prefetched(pool: list[tuple[int, int]], load: Any, batch: int, start_step: int, seed: int, workers: int,
+               prefetch: int) -> Iterator[tuple[list[tuple[int, int]], list[Any]]]:
+    """``(picks, load(*pick) for each pick)`` of every step from ``start_step`` on, loaded
+    ``prefetch`` steps ahead by ``workers`` threads.
 
     Step ``s`` takes samples ``s * batch .. (s + 1) * batch`` of the epoch-wise shuffled pool,
     so a resumed run sees the batches an uninterrupted run would have seen.
@@ -301,7 +350,7 @@ def batches(targets: Targets, pool: list[tuple[int, int]], data: Path, spec: Inp
                 orders.clear()
                 orders[epoch] = epoch_order(len(pool), seed, epoch)
             picks.append(pool[orders[epoch][index]])
-        return picks, [pool_exec.submit(load_sample, targets, data, spec, v, i) for v, i in picks]
+        return picks, [pool_exec.submit(load, *p) for p in picks]
 
     step = start_step
     try:
@@ -310,13 +359,68 @@ def batches(targets: Targets, pool: list[tuple[int, int]], data: Path, spec: Inp
                 pending.append(submit(step + len(pending)))
             picks, futures = pending.popleft()
             step += 1
-            tensors = [f.result() for f in futures]
+            yield picks, [f.result() for f in futures]
+    finally:
+        pool_exec.shutdown(wait=True, cancel_futures=True)
+
+
+def batches(targets: Targets, pool: list[tuple[int, int]], data: Path, spec: InputSpec, batch: int,
+            start_step: int, seed: int, workers: int, prefetch: int) -> Iterator[Batch]:
+    """Training batches of the cached targets from ``start_step`` on (:func:`prefetched` order)."""
+    with contextlib.closing(prefetched(pool, functools.partial(load_sample, targets, data, spec), batch,
+                                       start_step, seed, workers, prefetch)) as steps:
+        for picks, tensors in steps:
             vs, idx = np.array([p[0] for p in picks]), np.array([p[1] for p in picks])
             yield Batch({n: np.concatenate([t[n] for t in tensors]) for n in tensors[0]},
                         targets.feature[vs, idx].astype(np.float32),
                         targets.logits[vs, idx].astype(np.float32))
-    finally:
-        pool_exec.shutdown(wait=True, cancel_futures=True)
+
+
+def online_sample(photos: list[Path], spec: InputSpec, v: int, i: int,
+                  decode: bool) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Student tensors of (variant ``v``, photo ``i``) and, with ``decode``, the teacher's view."""
+    data = photos[i].read_bytes()
+    window, hflip = crop_of(data, v, i, spec.grid[0])
+    inputs = prepare(data, spec, window=window, hflip=hflip)
+    return inputs, teacher_crop(decode_rgb(data), window, hflip, 8 * spec.grid[0]) if decode else None
+
+
+def online_batches(photos: list[Path], variants: int, spec: InputSpec, batch: int, start_step: int,
+                   seed: int, workers: int, prefetch: int, decode: bool) -> Iterator[Batch]:
+    """Unlabelled batches of (variant, photo) crops for an online teacher (:func:`prefetched`
+    order); a photo that cannot be read is replaced by the next one."""
+    pool = [(v, i) for v in range(variants) for i in range(len(photos))]
+
+    def load(v: int, i: int):
+        for k in range(len(photos)):
+            try:
+                return online_sample(photos, spec, v, (i + k) % len(photos), decode)
+            except (OSError, ValueError):  # edge_dct's JPEG errors are ValueErrors
+                continue
+        raise RuntimeError("no training photo could be read")
+
+    with contextlib.closing(prefetched(pool, load, batch, start_step, seed, workers, prefetch)) as steps:
+        for _, samples in steps:
+            inputs = {n: np.concatenate([t[n] for t, _ in samples]) for n in samples[0][0]}
+            pixels = np.concatenate([p for _, p in samples]) if decode else None
+            yield Batch(inputs, None, None, pixels)
+
+
+def label(batch: Batch, teacher: Any) -> Batch:
+    """``batch`` with the online teacher's cut tensor (and logits, when it computes them)."""
+    out = teacher(batch.inputs, batch.pixels)
+    return batch._replace(feature=out[0], logits=out[1] if len(out) > 1 else None)
+
+
+def fit_feature_std(photos: list[Path], spec: InputSpec, teacher: Any, decode: bool) -> np.ndarray:
+    """Per-channel standard deviation ``[C]`` float32 of the teacher's cut tensor on the
+    serving crops of ``photos``."""
+    feats = []
+    for i in range(len(photos)):
+        inputs, pixels = online_sample(photos, spec, 0, i, decode)
+        f = teacher(inputs, pixels)[0]
+        feats.append(f.reshape(-1, f.shape[-1]))
+    return np.maximum(np.concatenate(feats).std(0), 1e-3).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- models
@@ -415,12 +519,16 @@ class Trainer:
     Args:
         student: the student whose twin trains.
         optim: optimizer, schedule and losses.
+        feature_std: per-channel ``[C]`` scale of the teacher's cut tensor; the feature MSE is
+            then taken on standardised tensors (online teachers); None: raw MSE.
     """
 
-    def __init__(self, student: Student, optim: OptimConfig):
+    def __init__(self, student: Student, optim: OptimConfig, feature_std: np.ndarray | None = None):
         import torch
 
         self.student, self.optim = student, optim
+        self.feature_scale = None if feature_std is None else torch.from_numpy(
+            1.0 / np.asarray(feature_std, np.float32))[None, :, None, None]
         adapter, tail = student.parameter_groups()
         groups = [{"params": adapter, "lr": optim.lr}]
         if tail:
@@ -436,7 +544,10 @@ class Trainer:
 
         outputs = self.student(batch.inputs)
         teacher_feature = torch.from_numpy(batch.feature).permute(0, 3, 1, 2)
-        feat = F.mse_loss(outputs[0], teacher_feature)
+        if self.feature_scale is None:
+            feat = F.mse_loss(outputs[0], teacher_feature)
+        else:  # per-channel standardised: 1 - R^2
+            feat = F.mse_loss(outputs[0] * self.feature_scale, teacher_feature * self.feature_scale)
         if self.student.config.stage == "feature":
             return {"loss": feat, "feature_mse": feat, "kl": torch.zeros(())}
         t = self.optim.temperature
@@ -607,23 +718,43 @@ def train(config: DistillConfig) -> int:
     if config.threads:
         torch.set_num_threads(config.threads)
     config.work.mkdir(parents=True, exist_ok=True)
-    targets = Targets(config.targets, grid=config.model.grid)
-    pool = sample_pool(targets)
-    if not pool:
-        raise SystemExit(f"error: no teacher targets under {config.targets} (python -m converters targets)")
-    photos = [config.data / p for p in targets.photos]
+    online = config.teacher != "targets"
+    if online:
+        photos = training_photos(config.data)
+        if not photos:
+            raise SystemExit(f"error: no training photos under {config.data} (bash scripts/get_data.sh)")
+        pool_size = config.variants * len(photos)
+    else:
+        targets = Targets(config.targets, grid=config.model.grid)
+        pool = sample_pool(targets)
+        if not pool:
+            raise SystemExit(f"error: no teacher targets under {config.targets} (python -m converters targets)")
+        photos = [config.data / p for p in targets.photos]
+        pool_size = len(pool)
     spec = resolve_spec(config, photos)
+    feature_std, live = None, None
+    if online:
+        from ..zoo.efficientnet_dct import student_cut
+        from .exact_teacher import ExactTeacher
+
+        decode = config.teacher == "decode"
+        live = ExactTeacher(student_cut(config.model.student), spec, logits=config.model.stage == "logits")
+        feature_std = resolve_feature_std(config, photos, spec, live, decode)
     student = Student(config.model)
-    trainer = Trainer(student, config.optim)
+    trainer = Trainer(student, config.optim, feature_std)
     step = start_state(config, student, trainer)
     teacher = Teacher(teacher_bundles(config.targets, config.model.grid))
     held = make_eval_set(held_out_photos(config.data, config.eval_photos), spec, teacher)
     stop = StopFlag()
     optim = config.optim
-    log(config.work, {"event": "start", "step": step, "samples": len(pool), "photos": len(photos),
+    log(config.work, {"event": "start", "step": step, "samples": pool_size, "photos": len(photos),
                       "eval_photos": len(held.labels), "setup_s": round(time.time() - started, 1)})
-    data = batches(targets, pool, config.data, spec, optim.batch, step, config.seed, config.workers,
-                   config.prefetch)
+    if online:
+        data = online_batches(photos, config.variants, spec, optim.batch, step, config.seed, config.workers,
+                              config.prefetch, decode)
+    else:
+        data = batches(targets, pool, config.data, spec, optim.batch, step, config.seed, config.workers,
+                       config.prefetch)
     busy, window_steps, waited = 0.0, 0, 0.0
     try:
         while step < optim.steps and stop.reason is None:
@@ -633,6 +764,8 @@ def train(config: DistillConfig) -> int:
             t = time.time()
             batch = next(data)
             waited += time.time() - t
+            if live is not None:
+                batch = label(batch, live)
             losses = trainer(batch)
             busy += time.time() - t
             step += 1
@@ -643,7 +776,7 @@ def train(config: DistillConfig) -> int:
                 log(config.work, {"step": step, **{k: round(v, 6) for k, v in losses.items()},
                                   "images_per_s": round(window_steps * optim.batch / busy, 1),
                                   "data_wait": round(waited / busy, 3), "lr": trainer.learning_rate(),
-                                  "epoch": round(step * optim.batch / len(pool), 3)})
+                                  "epoch": round(step * optim.batch / pool_size, 3)})
                 busy, window_steps, waited = 0.0, 0, 0.0
             if step % config.checkpoint_every == 0:
                 save_checkpoint(trainer, config)
@@ -675,9 +808,8 @@ def export_student(config: StudentExportConfig) -> int:
     sc = student.config
     spec = InputSpec.from_json((config.work / "spec.json").read_text())
     model = student.keras_model()
-    targets = Targets(config.targets, grid=sc.grid)
-    photos = [config.data / targets.photos[i] for i in
-              random.Random(config.seed).sample(range(len(targets.photos)), config.calibration)]
+    training = training_photos(config.data)
+    photos = random.Random(config.seed).sample(training, min(config.calibration, len(training)))
     meta = {**spec.to_dict(), "labels": list(imagenet_labels()), "model": sc.student,
             "adapter_width": sc.adapter_width, "adapter_blocks": sc.adapter_blocks,
             "checkpoint": checkpoint.name, "recipe": "python -m converters distill (see converters/README.md)"}
@@ -717,6 +849,10 @@ def parse_args(argv: list[str] | None = None) -> DistillConfig | StudentExportCo
     p.add_argument("--adapter-blocks", type=int, default=s.adapter_blocks)
     p.add_argument("--grid", type=int, default=s.grid, help="luma blocks per side (teacher sees 8x as pixels)")
     p.add_argument("--stage", choices=STAGES, default=s.stage)
+    p.add_argument("--teacher", choices=TEACHERS, default=d.teacher,
+                   help="cached LiteRT targets (cut 4 only) or an online PyTorch teacher on the exact "
+                        "inverse of the student's input / on the decode of the same window")
+    p.add_argument("--variants", type=int, default=d.variants, help="crop variants per photo (online teacher)")
     p.add_argument("--init", type=Path, help="start from the latest checkpoint of this run (weights, spec)")
     p.add_argument("--steps", type=int, default=o.steps, help="total steps (end of the cosine schedule)")
     p.add_argument("--batch", type=int, default=o.batch)

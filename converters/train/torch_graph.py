@@ -12,13 +12,14 @@ on machines that have only PyTorch).
 
 Supported layers are the ones the zoo's EfficientNet models use: ``InputLayer``, ``Conv2D`` and
 ``DepthwiseConv2D`` (TensorFlow ``SAME``/``VALID`` padding), ``BatchNormalization``, ``ReLU``,
-``Add``, ``Concatenate``, ``UpSampling2D`` (nearest), ``Identity``,
+``Add``, ``Concatenate``, ``UpSampling2D`` (nearest), the zoo's ``DepthToSpace``, ``Identity``,
 ``GlobalAveragePooling2D``, ``Dropout`` and ``Dense``. Tensors are NCHW in PyTorch (stored
 channels-last); Keras NHWC inputs are transposed by the caller (:func:`nchw`).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,8 @@ def describe(layer: Any) -> dict[str, Any]:
         d.update(max_value=None if layer.max_value is None else float(layer.max_value))
     elif kind == "UpSampling2D":
         d.update(size=list(layer.size))
+    elif kind == "DepthToSpace":
+        d.update(block=int(layer.block))
     elif kind == "Dropout":
         d.update(rate=float(layer.rate))
     elif kind == "Dense":
@@ -112,6 +115,8 @@ def _module(d: dict[str, Any]) -> nn.Module:
     if kind == "UpSampling2D":
         factor = tuple(d["size"])
         return _Lambda(lambda x: F.interpolate(x, scale_factor=factor, mode="nearest"))
+    if kind == "DepthToSpace":
+        return _Lambda(functools.partial(depth_to_space, block=d["block"]))
     if kind == "Identity":
         return _Lambda(lambda x: x)
     if kind == "GlobalAveragePooling2D":
@@ -121,6 +126,15 @@ def _module(d: dict[str, Any]) -> nn.Module:
     if kind == "Dense":
         return nn.Linear(d["cin"], d["units"])
     raise NotImplementedError(f"TorchGraph: no PyTorch form for Keras layer {d['name']} ({kind})")
+
+
+def depth_to_space(x: torch.Tensor, block: int) -> torch.Tensor:
+    """TensorFlow's ``depth_to_space`` on NCHW: channel ``(i * block + j) * C + c`` goes to
+    ``[c, block * h + i, block * w + j]`` (``F.pixel_shuffle`` orders channels the other way)."""
+    n, cin, h, w = x.shape
+    c = cin // (block * block)
+    x = x.reshape(n, block, block, c, h, w).permute(0, 3, 4, 1, 5, 2)
+    return x.reshape(n, c, h * block, w * block).contiguous(memory_format=torch.channels_last)
 
 
 def _sources(layer: Any) -> list[str]:

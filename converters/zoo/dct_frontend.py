@@ -20,6 +20,7 @@ from keras import layers
 
 from .efficientnet_lite import WEIGHTS_LICENCE, WEIGHTS_SOURCE, efficientnet_lite0_rgb
 from .input_spec import dct_spec
+from .layers import DepthToSpace
 from .registry import register_model
 
 # JFIF (full-range BT.601) YCbCr -> RGB; columns: Y, Cb - 128, Cr - 128.
@@ -83,9 +84,7 @@ def dct_to_rgb_input(y_in, cbcr_in, normalize: dict | None = None):
 
 
 def _depth_to_space(x, name: str):
-    import tensorflow as tf
-
-    return layers.Lambda(lambda t: tf.nn.depth_to_space(t, 8), name=name)(x)
+    return DepthToSpace(8, name=name)(x)
 
 
 @register_model(
