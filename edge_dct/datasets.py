@@ -97,6 +97,16 @@ def _class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _class_rows(cls: Path, split: str | None) -> list[tuple[Path, str, str | None]]:
+    """``(file, class, split)`` of one class folder; an empty one is a :class:`DatasetError`."""
+    files = _files(cls)
+    if not files:
+        where = f" of the {split} split" if split else ""
+        raise DatasetError(f"class folder '{cls.name}'{where} has no files; add photos or remove "
+                           "the folder", str(cls))
+    return [(f, cls.name, split) for f in files]
+
+
 def _from_folder(root: Path) -> tuple[list[tuple[Path, str, str | None]], bool]:
     subs = _class_folders(root)
     named = {_SPLIT_ALIASES.get(p.name.lower()): p for p in subs if p.name.lower() in _SPLIT_ALIASES}
@@ -104,22 +114,14 @@ def _from_folder(root: Path) -> tuple[list[tuple[Path, str, str | None]], bool]:
         rows = []
         for split, folder in named.items():
             for cls in _class_folders(folder):
-                files = _files(cls)
-                if not files:
-                    raise DatasetError(f"class folder '{cls.name}' of the {split} split has no "
-                                       "files; add photos or remove the folder", str(cls))
-                rows += [(f, cls.name, split) for f in files]
+                rows += _class_rows(cls, split)
         return rows, True
     if not subs:
         raise DatasetError("no class folders: expected one sub-folder per class "
                            "(DATA/cat/*.jpg, DATA/dog/*.jpg) or a CSV of path,label", str(root))
     rows = []
     for cls in subs:
-        files = _files(cls)
-        if not files:
-            raise DatasetError(f"class folder '{cls.name}' has no files; add photos or remove "
-                               "the folder", str(cls))
-        rows += [(f, cls.name, None) for f in files]
+        rows += _class_rows(cls, None)
     return rows, False
 
 

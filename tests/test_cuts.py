@@ -135,3 +135,46 @@ def test_frontier_learning_curves_and_plots_from_a_run(data: Path, tmp_path: Pat
     frontier.plot(results, tmp_path / "frontier.png")
     for png in ("curves.png", "frontier.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_only_sets_train_repeated_and_never_hold_back(data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from converters.data import splits
+
+    root = tmp_path / "data"
+    shutil.copytree(data, root)
+    wall = root / "wallpapers" / "pkg"
+    wall.mkdir(parents=True)
+    shutil.copy(next((data / "imagenette" / "train").rglob("*.jpg")), wall / "big.jpg")
+    repeat = dict(splits.TRAINING_ONLY)["wallpapers"]
+    train, held = splits.split(root)
+    assert not any("wallpapers" in str(p) for p in held)
+    listed = [p for p in splits.training_photos(root) if "wallpapers" in str(p)]
+    assert listed == [wall / "big.jpg"] * repeat
+    assert splits.training_photos(root)[:len(train)] == train
+
+
+def test_decode_teacher_run_feeds_the_teacher_the_decoded_window(data: Path, tmp_path: Path) -> None:
+    work = tmp_path / "decode"
+    assert distill.main(["--work", str(work), "--data", str(data), "--targets", str(tmp_path / "t"), *TINY,
+                         "--student", "efficientnet_lite0_dct_cut0", "--teacher", "decode", "--variants", "2",
+                         "--steps", "1"]) == 0
+    assert np.load(work / distill.FEATURE_STD).shape == (16,)
+    batch = next(distill.online_batches(distill.training_photos(data), 2,
+                                        InputSpec.from_json((work / "spec.json").read_text()),
+                                        2, 0, 0, 1, 1, decode=True))
+    assert batch.pixels.shape == (2, 8 * GRID, 8 * GRID, 3) and batch.feature is None
+
+
+def test_frontier_command_refuses_bad_arguments(tmp_path: Path, capsys) -> None:
+    from converters.train import frontier
+
+    for argv in (["--out", str(tmp_path), "--bundle", f"x={tmp_path / 'missing.tflite'}"],
+                 ["--out", str(tmp_path), "--bundle", "no-equals-sign"],
+                 ["--out", str(tmp_path), "--run", "no-equals-sign"]):
+        with pytest.raises(SystemExit) as e:
+            frontier.main(argv)
+        assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "missing.tflite not found" in err and "NAME=PATH" in err and "NAME=RUN" in err
