@@ -47,7 +47,8 @@ def extensions():
     ext = Extension(
         "edge_dct._jpeg",
         sources=["cython_ext/_jpeg.pyx", "cython_ext/edct_decode.c", "cython_ext/edct_huffman.c",
-                 "cython_ext/edct_exif.c", "cython_ext/edct_prepare.c", "cython_ext/edct_bundle.c"],
+                 "cython_ext/edct_exif.c", "cython_ext/edct_prepare.c", "cython_ext/edct_bundle.c",
+                 "cython_ext/edct_encode.c"],
         include_dirs=["cython_ext", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         libraries=["m"],

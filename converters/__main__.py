@@ -2,7 +2,8 @@
 
 Zoo and export: ``list``, ``export``, ``bench``. Training (each forwards to its module's own
 command line, ``python -m converters COMMAND --help``): ``targets``, ``distill``, ``qat``,
-``default-model``, and ``frontier`` (measurement of bundles and runs).
+``default-model``, ``frontier`` (measurement of bundles and runs) and ``j4d`` (learned
+quantization tables).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ TRAINING_COMMANDS = {
     "qat": ("converters.train.qat", "quantization-aware fine-tuning: pool, train, export"),
     "default-model": ("converters.train.default_model", "rebuild the embedded default model"),
     "frontier": ("converters.train.frontier", "speed against fidelity of DCT bundles, learning curves, plots"),
+    "j4d": ("converters.train.j4d", "learn quantization tables for the default model by gradient (J4D, #17)"),
 }
 """Command -> (module whose ``main(argv)`` runs it, help line)."""
 

@@ -133,7 +133,8 @@ cdef dict info_dict(const edct.edct_info *info):
 
 
 cdef edct.edct_decoder *open_decoder(const uint8_t[::1] data, str name, uint64_t max_pixels,
-                                     int max_scans, bint strict) except NULL:
+                                     int max_scans, bint strict,
+                                     bint keep_markers=False) except NULL:
     cdef edct.edct_options opts
     cdef edct.edct_error err
     cdef edct.edct_decoder *dec
@@ -144,6 +145,7 @@ cdef edct.edct_decoder *open_decoder(const uint8_t[::1] data, str name, uint64_t
     opts.max_pixels = max_pixels
     opts.max_scans = max_scans
     opts.strict = strict
+    opts.keep_markers = keep_markers
     with nogil:
         dec = edct.edct_open(ptr, size, &opts, &err)
     if dec == NULL:
@@ -290,6 +292,118 @@ def prepare(const uint8_t[::1] data not None, str name, spec, list outputs, bint
         count_path(dec)
         err_check(status, &err, name)
         return warning_report(&err)
+    finally:
+        edct.edct_close(dec)
+
+
+_SUBSAMPLINGS = {"444": edct.EDCT_SUB_444, "422": edct.EDCT_SUB_422, "420": edct.EDCT_SUB_420,
+                 "440": edct.EDCT_SUB_440}
+SUBSAMPLINGS = tuple(_SUBSAMPLINGS)
+
+
+cdef int fill_encode_options(edct.edct_encode_options *o, int quality, tables, str subsampling,
+                             bint optimize, bint progressive, int restart_interval,
+                             bint keep_markers) except -1:
+    """Copies checked Python arguments into the C struct (tables: None or a (2, 64) uint16
+    array; edct_check_encode_options checks the values again)."""
+    cdef const uint16_t[:, ::1] t
+    cdef int i, k
+    edct.edct_default_encode_options(o)
+    o.quality = quality
+    if tables is not None:
+        t = tables
+        o.use_tables = 1
+        for i in range(2):
+            for k in range(64):
+                o.tables[i][k] = t[i, k]
+    o.subsampling = _SUBSAMPLINGS[subsampling]
+    o.optimize = optimize
+    o.progressive = progressive
+    o.restart_interval = restart_interval
+    o.keep_markers = keep_markers
+    return 0
+
+
+cdef bytes take_output(uint8_t *buf, size_t size):
+    """The C core's output buffer as bytes (copied once), released."""
+    try:
+        return (<char *>buf)[:size]
+    finally:
+        edct.edct_free(buf)
+
+
+def encode(const uint8_t[:, :, ::1] pixels not None, int quality, tables, str subsampling,
+           bint optimize, bint progressive, int restart_interval):
+    """Compresses (height, width, channels) uint8 pixels, channels 1 or 3 (RGB).
+
+    Returns:
+        The JPEG bytes.
+    """
+    cdef edct.edct_encode_options o
+    cdef edct.edct_error err
+    cdef uint8_t *buf = NULL
+    cdef size_t size = 0
+    cdef int status
+    fill_encode_options(&o, quality, tables, subsampling, optimize, progressive,
+                        restart_interval, False)
+    with nogil:
+        status = edct.edct_encode(&pixels[0, 0, 0], pixels.shape[1], pixels.shape[0],
+                                  pixels.shape[2], pixels.strides[0], &o, &buf, &size, &err)
+    err_check(status, &err, "<pixels>")
+    return take_output(buf, size)
+
+
+def transcode(const uint8_t[::1] data not None, str name, int quality, tables, bint optimize,
+              bint progressive, int restart_interval, bint keep_markers, bint strict,
+              uint64_t max_pixels, int max_scans):
+    """Requantizes a JPEG's coefficients to new tables (quality 0 and tables None: the file's
+    own) and re-codes them.
+
+    Returns:
+        (jpeg_bytes, num_warnings, first_warning).
+    """
+    cdef edct.edct_encode_options o
+    cdef edct.edct_error err
+    cdef uint8_t *buf = NULL
+    cdef size_t size = 0
+    cdef int status
+    fill_encode_options(&o, quality, tables, "420", optimize, progressive, restart_interval,
+                        keep_markers)
+    cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, strict,
+                                               keep_markers)
+    try:
+        with nogil:
+            status = edct.edct_transcode(dec, &o, &buf, &size, &err)
+        count_path(dec)
+        err_check(status, &err, name)
+        return (take_output(buf, size),) + warning_report(&err)
+    finally:
+        edct.edct_close(dec)
+
+
+def prepare_frequencies(const uint8_t[::1] data not None, str name, spec, window, bint hflip,
+                        bint orientation, uint64_t max_pixels):
+    """How many of the lowest frequencies (k: the k x k block corner) prepare reads of each
+    component; 0 for components it does not use.  Header only.
+
+    Returns:
+        A tuple with one k per component of the file.
+    """
+    cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, 0, True)
+    cdef edct.edct_spec s
+    cdef edct.edct_window w
+    cdef edct.edct_window *wp = NULL
+    cdef edct.edct_error err
+    cdef uint8_t k[4]
+    try:
+        fill_spec(&s, spec)
+        if window is not None:
+            w.x, w.y, w.width, w.height = window
+            w.hflip = hflip
+            wp = &w
+        err_check(edct.edct_prepare_frequencies(edct.edct_get_info(dec), &s, wp, orientation, k,
+                                                &err), &err, name)
+        return tuple([k[i] for i in range(edct.edct_get_info(dec).num_components)])
     finally:
         edct.edct_close(dec)
 

@@ -93,6 +93,7 @@ typedef struct edct_options {
   uint64_t max_pixels; /* 0 = no limit */
   int max_scans;       /* 0 = no limit */
   int strict;          /* corrupt-data warnings become errors */
+  int keep_markers;    /* save every APPn and COM marker (edct_transcode copies them) */
 } edct_options;
 
 /* Fills opts with the defaults (EDCT_DEFAULT_*, strict). */
@@ -234,6 +235,16 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
                  int apply_orientation, const edct_output *out, edct_workspace *workspace,
                  edct_error *err);
 
+/*
+ * The frequencies edct_prepare would read (same arguments): frequencies[c] = k means the
+ * k x k lowest (u < k and v < k) of component c's coefficients; 0 for components it does
+ * not use.  Coefficients outside them cannot change prepare's output, so re-coding a file
+ * for the model may quantize them away.  Reads the header only.
+ */
+int edct_prepare_frequencies(const edct_info *info, const edct_spec *spec,
+                             const edct_window *window, int apply_orientation,
+                             uint8_t frequencies[EDCT_MAX_COMPONENTS], edct_error *err);
+
 /* ---- model bundles -------------------------------------------------------- */
 
 /* The metadata entry of an edge_dct bundle: InputSpec v1 + labels as JSON. */
@@ -248,6 +259,60 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
  */
 int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size_t *offset,
                        size_t *length, edct_error *err);
+
+/* ---- encode and transcode (edct_encode.c) ---------------------------------- */
+
+typedef enum edct_subsampling {
+  EDCT_SUB_444 = 0,
+  EDCT_SUB_422 = 1, /* chroma halved across */
+  EDCT_SUB_420 = 2, /* halved across and down */
+  EDCT_SUB_440 = 3  /* halved down */
+} edct_subsampling;
+
+/* What libjpeg-turbo's compressor writes.  Tables are natural order (k = 8*v + u), values
+ * 1..255 (baseline).  Component 0 is coded with tables[0], the others with tables[1]. */
+typedef struct edct_encode_options {
+  int quality;            /* 1..100: libjpeg's standard tables at that quality (use_tables 0);
+                             0: edct_encode uses 75, edct_transcode keeps the file's tables */
+  int use_tables;         /* 1: code with `tables` instead */
+  uint16_t tables[2][64]; /* luma, chroma */
+  int subsampling;        /* an edct_subsampling (edct_encode of RGB pixels only) */
+  int optimize;           /* optimized Huffman tables (two passes) */
+  int progressive;        /* libjpeg's standard progressive scan script */
+  int restart_interval;   /* MCUs between restart markers, 0..65535 */
+  int keep_markers;       /* edct_transcode: copy the APPn / COM markers the decoder saved */
+} edct_encode_options;
+
+/* Fills opts with the defaults: quality 0, standard tables, 4:2:0, optimized, sequential,
+ * no restarts, markers kept. */
+void edct_default_encode_options(edct_encode_options *opts);
+
+/* Checks options; returns EDCT_OK or EDCT_ERR_ARGUMENT with err naming the field. */
+int edct_check_encode_options(const edct_encode_options *opts, edct_error *err);
+
+/*
+ * Compresses pixels: height rows of width * components bytes (components 1 = gray, 3 = RGB),
+ * rows `stride` bytes apart.  On EDCT_OK *out holds *out_size bytes of JPEG that the caller
+ * releases with edct_free; on failure *out is NULL and nothing is left allocated.
+ */
+int edct_encode(const uint8_t *pixels, int width, int height, int components, size_t stride,
+                const edct_encode_options *opts, uint8_t **out, size_t *out_size,
+                edct_error *err);
+
+/*
+ * Re-codes an open decoder's image without pixels: its quantized coefficients c (read whole,
+ * with the decoder's limits and strictness) are requantized to each component's new table,
+ * c' = round(c * q_old / q_new) (halves away from zero; unchanged where q_new == q_old, so the
+ * file's own tables give the same coefficients), and entropy-coded by libjpeg-turbo
+ * (jpeg_write_coefficients) with the same geometry; APPn / COM markers are copied when the
+ * decoder saved them (edct_options.keep_markers) and opts->keep_markers is set.
+ * Output and errors as edct_encode; uses up the decoder like edct_decode.
+ */
+int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t **out,
+                   size_t *out_size, edct_error *err);
+
+/* Releases a buffer returned by edct_encode / edct_transcode.  NULL is allowed. */
+void edct_free(void *p);
 
 /* Frees everything the decoder owns.  NULL is allowed. */
 void edct_close(edct_decoder *dec);

@@ -52,6 +52,7 @@ cdef extern from "edct.h" nogil:
         uint64_t max_pixels
         int max_scans
         int strict
+        int keep_markers
 
     ctypedef struct edct_decoder:
         pass
@@ -112,6 +113,34 @@ cdef extern from "edct.h" nogil:
     int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *window,
                      int apply_orientation, const edct_output *out, edct_workspace *workspace,
                      edct_error *err)
+
+    enum edct_subsampling:
+        EDCT_SUB_444
+        EDCT_SUB_422
+        EDCT_SUB_420
+        EDCT_SUB_440
+
+    ctypedef struct edct_encode_options:
+        int quality
+        int use_tables
+        uint16_t tables[2][64]
+        int subsampling
+        int optimize
+        int progressive
+        int restart_interval
+        int keep_markers
+
+    void edct_default_encode_options(edct_encode_options *opts)
+    int edct_encode(const uint8_t *pixels, int width, int height, int components, size_t stride,
+                    const edct_encode_options *opts, uint8_t **out, size_t *out_size,
+                    edct_error *err)
+    int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t **out,
+                       size_t *out_size, edct_error *err)
+    void edct_free(void *p)
+
+    int edct_prepare_frequencies(const edct_info *info, const edct_spec *spec,
+                                 const edct_window *window, int apply_orientation,
+                                 uint8_t frequencies[4], edct_error *err)
 
     int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size_t *offset,
                            size_t *length, edct_error *err)

@@ -255,6 +255,7 @@ void edct_default_options(edct_options *opts) {
   opts->max_pixels = EDCT_DEFAULT_MAX_PIXELS;
   opts->max_scans = EDCT_DEFAULT_MAX_SCANS;
   opts->strict = 1;
+  opts->keep_markers = 0;
 }
 
 void edct__clear_error(edct_error *err) {
@@ -300,7 +301,12 @@ edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *op
   d->progress.progress_monitor = on_progress;
   d->cinfo.progress = &d->progress;
   jpeg_mem_src(&d->cinfo, data, (unsigned long)size);
-  jpeg_set_marker_processor(&d->cinfo, JPEG_APP0 + 1, on_app1);
+  if (d->opts.keep_markers) { /* transcoding copies them: save every APPn and COM */
+    jpeg_save_markers(&d->cinfo, JPEG_COM, 0xFFFF);
+    for (int m = 0; m < 16; m++) jpeg_save_markers(&d->cinfo, JPEG_APP0 + m, 0xFFFF);
+  } else {
+    jpeg_set_marker_processor(&d->cinfo, JPEG_APP0 + 1, on_app1);
+  }
 
   /* A tables-only (abbreviated) datastream may precede the image. */
   while (jpeg_read_header(&d->cinfo, FALSE) == JPEG_HEADER_TABLES_ONLY) {
@@ -312,6 +318,8 @@ edct_decoder *edct_open(const uint8_t *data, size_t size, const edct_options *op
   if (d->cinfo.num_components > EDCT_MAX_COMPONENTS)
     fail(d, EDCT_ERR_UNSUPPORTED, "%d components (at most %d are supported)",
          d->cinfo.num_components, EDCT_MAX_COMPONENTS);
+  for (jpeg_saved_marker_ptr m = d->cinfo.marker_list; m != NULL && !d->exif_orientation; m = m->next)
+    if (m->marker == JPEG_APP0 + 1) d->exif_orientation = edct_exif_orientation(m->data, m->data_length);
   fill_info(d);
   uint64_t pixels = (uint64_t)d->info.width * (uint64_t)d->info.height;
   if (d->opts.max_pixels > 0 && pixels > d->opts.max_pixels)
@@ -608,6 +616,41 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
 int edct__decode_rerunnable(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
   return decode(d, consumer, 1, NULL, err);
 }
+
+/* ---- whole-image coefficients (transcoding) ---------------------------------- */
+
+void edct__raise(edct_decoder *d, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  edct__vfailf(d->err, status, -1, fmt, ap);
+  va_end(ap);
+  longjmp(d->jerr.jump, 1);
+}
+
+int edct__with_coefficients(edct_decoder *d, edct__coef_fn fn, void *ctx, edct_error *err) {
+  edct__clear_error(err);
+  if (d == NULL || fn == NULL) return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no decoder or no function");
+  if (d->decoded)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "a decoder can be decoded once");
+  d->decoded = 1;
+  d->err = err;
+  d->path = EDCT__PATH_LIBJPEG;
+  struct jpeg_decompress_struct *c = &d->cinfo;
+  if (setjmp(d->jerr.jump)) {
+    fn(d, c, NULL, ctx); /* failed: NULL coefficients ask fn to release what it holds */
+    jpeg_abort_decompress(c);
+    d->err = NULL;
+    return err ? err->status : EDCT_ERR_INVALID;
+  }
+  jvirt_barray_ptr *coef = jpeg_read_coefficients(c);
+  if (coef == NULL) fail(d, EDCT_ERR_INVALID, "decoder made no progress");
+  fn(d, c, coef, ctx);
+  jpeg_finish_decompress(c);
+  d->err = NULL;
+  return EDCT_OK;
+}
+
+size_t edct__input_size(const edct_decoder *d) { return d->size; }
 
 int edct__entropy_path(const edct_decoder *d) { return d->path; }
 

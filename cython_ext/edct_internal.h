@@ -31,6 +31,27 @@ int edct__vfailf(edct_error *err, int status, long offset, const char *fmt, va_l
  */
 int edct__decode_rerunnable(edct_decoder *dec, const edct_consumer *consumer, edct_error *err);
 
+/*
+ * Reads the decoder's whole-image coefficients (libjpeg's jpeg_read_coefficients, with the
+ * decoder's limits, strictness and error funnel) and calls fn(dec, cinfo, coef, ctx) with
+ * cinfo a struct jpeg_decompress_struct * and coef its jvirt_barray_ptr array, one per
+ * component.  Any libjpeg error, and any edct__raise from fn (or from callbacks of libjpeg
+ * objects fn creates), lands back here: fn is then called once more with coef NULL to release
+ * what it holds, and the status is returned with err filled.  A decoder is decoded once.
+ */
+typedef void (*edct__coef_fn)(edct_decoder *dec, void *cinfo, void *coef, void *ctx);
+int edct__with_coefficients(edct_decoder *dec, edct__coef_fn fn, void *ctx, edct_error *err);
+
+/* Size of the decoder's input in bytes. */
+size_t edct__input_size(const edct_decoder *dec);
+
+/* Fails the edct__with_coefficients call in progress (printf-style reason; no return). */
+void edct__raise(edct_decoder *dec, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4), noreturn))
+#endif
+    ;
+
 /* Which entropy decoder the last decode of a decoder used (tests, benchmarks). */
 typedef enum edct__path {
   EDCT__PATH_NONE = 0,     /* not decoded yet */

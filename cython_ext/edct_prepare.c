@@ -225,7 +225,9 @@ static void reduced_idct_matrix(int k, float *mt) {
                                                  cos((2 * x + 1) * u * M_PI / (2.0 * k)));
 }
 
-static int init_plane(prep *p, int ci, const edct_window *w, int out_w, int out_h) {
+/* Sets component ci's axes and its k (the reduced IDCT size: the k x k lowest
+ * frequencies are all the window needs at out_w x out_h). */
+static void plan_plane(prep *p, int ci, const edct_window *w, int out_w, int out_h) {
   const edct_info *info = p->info;
   const edct_component *c = &info->comp[ci];
   plane *pl = &p->pl[ci];
@@ -245,11 +247,81 @@ static int init_plane(prep *p, int ci, const edct_window *w, int out_w, int out_
                     w->height, out_h);
   }
   pl->k = kx > ky ? kx : ky;
+}
+
+/* The reduced IDCT matrix and image buffer of a planned component. */
+static int alloc_plane(prep *p, int ci) {
+  plane *pl = &p->pl[ci];
   reduced_idct_matrix(pl->k, pl->idct_t);
   pl->stride = (pl->ax.end - pl->ax.first) * pl->k;
   size_t rows = (size_t)(pl->ay.end - pl->ay.first) * pl->k;
   pl->img = ws_alloc(p->ws, rows * (size_t)pl->stride * sizeof(float));
   return pl->img != NULL;
+}
+
+/* Everything prepare decides before decoding: which components are used, the
+ * orientation, the window (*w) and each component's axes and k.  Sets *rgb for
+ * RGB files (converted after decoding). */
+static int plan(prep *p, const edct_info *info, const edct_spec *spec, const edct_window *window,
+                int apply_orientation, edct_window *w, int *rgb, edct_error *err) {
+  memset(p, 0, sizeof *p);
+  p->info = info;
+  *rgb = 0;
+  if (info->color_space == EDCT_CS_GRAY) {
+    p->ncomp = 1;
+  } else if (info->color_space == EDCT_CS_YCBCR && info->num_components == 3) {
+    p->ncomp = 3;
+  } else if (info->color_space == EDCT_CS_RGB && info->num_components == 3 &&
+             info->comp[1].h_samp == info->comp[0].h_samp &&
+             info->comp[2].h_samp == info->comp[0].h_samp &&
+             info->comp[1].v_samp == info->comp[0].v_samp &&
+             info->comp[2].v_samp == info->comp[0].v_samp) {
+    p->ncomp = 3;
+    *rgb = 1;
+  } else {
+    static const char *names[] = {"unknown", "gray", "YCbCr", "RGB", "CMYK", "YCCK"};
+    return edct__failf(err, EDCT_ERR_UNSUPPORTED, -1,
+                      "%s colour (%d components) cannot be mapped to a YCbCr model input",
+                      names[info->color_space], info->num_components);
+  }
+  set_orientation(p, apply_orientation ? info->orientation : 1);
+  int width, height;
+  if (apply_orientation)
+    edct_oriented_size(info, &width, &height);
+  else
+    width = info->width, height = info->height;
+  *w = window ? *window : edct_eval_window(spec, width, height);
+  if (!(w->width > 0.0 && w->height > 0.0))
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "window: empty (%gx%g)", w->width, w->height);
+  for (int ci = 0; ci < p->ncomp; ci++) {
+    int ow = ci == 0 ? spec->grid_w * 8 : spec->grid_w * 4;
+    int oh = ci == 0 ? spec->grid_h * 8 : spec->grid_h * 4;
+    plan_plane(p, ci, w, ow, oh);
+  }
+  if (*rgb) { /* the colour transform needs the same k everywhere */
+    int k = p->pl[0].k;
+    for (int ci = 1; ci < 3; ci++) k = p->pl[ci].k > k ? p->pl[ci].k : k;
+    for (int ci = 0; ci < 3; ci++) p->pl[ci].k = k;
+  }
+  return EDCT_OK;
+}
+
+int edct_prepare_frequencies(const edct_info *info, const edct_spec *spec,
+                             const edct_window *window, int apply_orientation,
+                             uint8_t frequencies[EDCT_MAX_COMPONENTS], edct_error *err) {
+  edct__clear_error(err);
+  if (info == NULL || spec == NULL || frequencies == NULL)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no info, spec or output");
+  int status = edct_check_spec(spec, err);
+  if (status != EDCT_OK) return status;
+  prep p;
+  edct_window w;
+  int rgb;
+  status = plan(&p, info, spec, window, apply_orientation, &w, &rgb, err);
+  if (status != EDCT_OK) return status;
+  for (int ci = 0; ci < EDCT_MAX_COMPONENTS; ci++)
+    frequencies[ci] = (uint8_t)(ci < p.ncomp ? p.pl[ci].k : 0);
+  return EDCT_OK;
 }
 
 /* ---- step 1: the block consumer -------------------------------------------- */
@@ -521,58 +593,18 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
 
   const edct_info *info = edct_get_info(dec);
   prep p;
-  memset(&p, 0, sizeof p);
-  p.info = info;
-  int rgb = 0;
-  if (info->color_space == EDCT_CS_GRAY) {
-    p.ncomp = 1;
-  } else if (info->color_space == EDCT_CS_YCBCR && info->num_components == 3) {
-    p.ncomp = 3;
-  } else if (info->color_space == EDCT_CS_RGB && info->num_components == 3 &&
-             info->comp[1].h_samp == info->comp[0].h_samp &&
-             info->comp[2].h_samp == info->comp[0].h_samp &&
-             info->comp[1].v_samp == info->comp[0].v_samp &&
-             info->comp[2].v_samp == info->comp[0].v_samp) {
-    p.ncomp = 3;
-    rgb = 1;
-  } else {
-    static const char *names[] = {"unknown", "gray", "YCbCr", "RGB", "CMYK", "YCCK"};
-    return edct__failf(err, EDCT_ERR_UNSUPPORTED, -1,
-                      "%s colour (%d components) cannot be mapped to a YCbCr model input",
-                      names[info->color_space], info->num_components);
-  }
-  set_orientation(&p, apply_orientation ? info->orientation : 1);
-  int width, height;
-  if (apply_orientation)
-    edct_oriented_size(info, &width, &height);
-  else
-    width = info->width, height = info->height;
-  edct_window w = window ? *window : edct_eval_window(spec, width, height);
-  if (!(w.width > 0.0 && w.height > 0.0))
-    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "window: empty (%gx%g)", w.width, w.height);
+  edct_window w;
+  int rgb;
+  status = plan(&p, info, spec, window, apply_orientation, &w, &rgb, err);
+  if (status != EDCT_OK) return status;
 
   int gw = spec->grid_w, gh = spec->grid_h;
   float *pixels = NULL;
   edct_workspace own = {0};
   p.ws = workspace != NULL ? workspace : &own;
   status = EDCT_ERR_NOMEM;
-  for (int ci = 0; ci < p.ncomp; ci++) {
-    int ow = ci == 0 ? gw * 8 : gw * 4, oh = ci == 0 ? gh * 8 : gh * 4;
-    if (!init_plane(&p, ci, &w, ow, oh)) goto done;
-  }
-  if (rgb) { /* the colour transform needs the same k everywhere */
-    int k = p.pl[0].k;
-    for (int ci = 1; ci < 3; ci++) k = p.pl[ci].k > k ? p.pl[ci].k : k;
-    for (int ci = 0; ci < 3; ci++) {
-      if (p.pl[ci].k == k) continue;
-      p.pl[ci].k = k;
-      reduced_idct_matrix(k, p.pl[ci].idct_t);
-      p.pl[ci].stride = (p.pl[ci].ax.end - p.pl[ci].ax.first) * k;
-      p.pl[ci].img = ws_alloc(p.ws, sizeof(float) * (size_t)(p.pl[ci].ay.end - p.pl[ci].ay.first) *
-                                        k * p.pl[ci].stride);
-      if (p.pl[ci].img == NULL) goto done;
-    }
-  }
+  for (int ci = 0; ci < p.ncomp; ci++)
+    if (!alloc_plane(&p, ci)) goto done;
   edct_consumer consumer = {&p, reduce_block, NULL, {0}};
   for (int ci = 0; ci < info->num_components && ci < EDCT_MAX_COMPONENTS; ci++)
     consumer.frequencies[ci] = (uint8_t)(ci < p.ncomp ? p.pl[ci].k : 1);

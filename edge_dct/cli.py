@@ -283,6 +283,202 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listed(paths: list[str]) -> list[str]:
+    """JPEG files of ``paths``; ``@list.txt`` names a file listing one path per line."""
+    out: list[str] = []
+    for p in paths:
+        if p.startswith("@"):
+            out += [line.strip() for line in Path(p[1:]).read_text().splitlines() if line.strip()]
+        else:
+            out.append(p)
+    return list(expand_paths(out))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a temporary file: a failure leaves no partial file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def cmd_transcode(args: argparse.Namespace) -> int:
+    """Re-codes JPEGs in the DCT domain: tables tuned for a model, given tables, or a quality."""
+    from edge_dct.codec import transcode
+    from edge_dct.tables import load_tables, tables_for_model, tables_for_photo
+
+    chosen = [args.for_model is not None, args.tables is not None, args.quality is not None]
+    if sum(chosen) > 1:
+        print("error: give one of --for-model, --tables and --quality", file=sys.stderr)
+        return 2
+    try:
+        tuned = None
+        if args.tables is not None:
+            tuned = load_tables(args.tables)
+        model = None if args.for_model in (None, "default") else args.for_model
+        if args.for_model is not None:
+            tuned = tables_for_model(model)
+    except EdgeDctError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    files = _listed(args.paths)
+    if not files:
+        print("error: no JPEG files found", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bar = _progress(len(files), len(files) > 1 and not args.no_progress and sys.stderr.isatty())
+    before = after = failed = 0
+    for f in files:
+        try:
+            data = Path(f).read_bytes()
+            tables = tables_for_photo(data, model, tuned) if args.for_model is not None else tuned
+            new = transcode(data, tables=tables, quality=args.quality, optimize=not args.no_optimize,
+                            progressive=args.progressive, keep_metadata=not args.strip_metadata,
+                            strict=not args.lenient)
+            target = out_dir / Path(f).name
+            if target.resolve() == Path(f).resolve():
+                raise EdgeDctError("refusing to overwrite the input (choose another --out)", f)
+            _write_atomic(target, new)
+            before, after = before + len(data), after + len(new)
+        except (EdgeDctError, OSError) as e:
+            failed += 1
+            print(f"{f}: error: {e}", file=sys.stderr)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    done = len(files) - failed
+    ratio = f" ({100 * (after / before - 1):+.1f}%)" if before else ""
+    print(f"{done} re-coded, {failed} failed: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB{ratio} in {out_dir}",
+          file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _read_labels(path: str, files: list[str], labels: Sequence[str]) -> list[int]:
+    """Class index per file from a ``path,label`` CSV (label: index or the model's label)."""
+    index = {name: i for i, name in enumerate(labels)}
+    by_path: dict[str, int] = {}
+    with open(path, newline="") as f:
+        for row in csv.reader(f):
+            if len(row) < 2 or row[0] == "path":
+                continue
+            lab = row[1].strip()
+            by_path[os.path.abspath(row[0])] = int(lab) if lab.isdigit() else index[lab]
+    missing = [f for f in files if os.path.abspath(f) not in by_path]
+    if missing:
+        raise EdgeDctError(f"{len(missing)} photos have no label (first: {missing[0]})", path)
+    return [by_path[os.path.abspath(f)] for f in files]
+
+
+def cmd_tune_tables(args: argparse.Namespace) -> int:
+    """Sorted random search of quantization tables for a model, validated on held-out photos."""
+    from dataclasses import asdict
+
+    from edge_dct.tuning import Evaluator, SearchConfig, split_photos, tune
+
+    files = _listed(args.photos)
+    if len(files) < 2:
+        print("error: need at least 2 photos", file=sys.stderr)
+        return 2
+    if args.evaluate:
+        return _evaluate_tables(args, files)
+    try:
+        if args.validate:
+            calib, val = files, _listed(args.validate)
+            if set(calib) & set(val):
+                raise EdgeDctError("--validate photos must not be tuning photos")
+        else:
+            calib, val = split_photos(files, args.validation_share, args.seed)
+        config = SearchConfig(candidates=args.candidates, rounds=args.rounds,
+                              reference_quality=args.reference_quality, seed=args.seed)
+        cal_ev = Evaluator(calib, args.model, workers=args.workers, num_threads=args.threads)
+        labels = None
+        if args.labels:
+            labels = (_read_labels(args.labels, calib, cal_ev.classifier.labels),
+                      _read_labels(args.labels, val, cal_ev.classifier.labels))
+            cal_ev.labels = np.asarray(labels[0])
+        val_ev = Evaluator(val, args.model, labels=None if labels is None else labels[1],
+                           workers=args.workers, num_threads=args.threads)
+    except (EdgeDctError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    state = Path(args.state) if args.state else out.with_suffix(".state.jsonl")
+    bar = _progress(1 + config.candidates + config.rounds * 37, not args.no_progress)
+
+    def progress(done: int, total: int, trial) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(f"{trial.kind} {trial.score['bytes'] / 1024:.1f} KiB "
+                                f"agree {100 * trial.score['agreement']:.1f}%")
+            bar.refresh()
+
+    print(f"tuning on {len(calib)} photos, validating on {len(val)} (state: {state})", file=sys.stderr)
+    report = tune(cal_ev, val_ev, config, state=state, progress=progress)
+    if bar is not None:
+        bar.close()
+    record = asdict(report)
+    record["recipe"] = " ".join(["edge-dct", "tune-tables"] + sys.argv[2:]) if sys.argv[1:2] == ["tune-tables"] else ""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, (json.dumps(record, indent=1) + "\n").encode())
+    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    _plot(plot, record["validation"], f"{len(val)} validation photos, model {Path(report.model).name}")
+    print(report.summary())
+    print(f"tables: {out} ({report.seconds:.0f} s)")
+    return 0
+
+
+def _plot(path: Path, validation: dict, title: str) -> None:
+    """The rate-agreement plot of a validation record (a note when matplotlib is missing)."""
+    from edge_dct.tuning import Score, rate_accuracy_plot
+
+    def score(d: dict) -> Score:
+        return Score(**{k: v for k, v in d.items() if k != "quality"})
+
+    try:
+        rate_accuracy_plot(path, [(d["quality"], score(d)) for d in validation["standard"]],
+                           [score(d) for d in validation["front"]], score(validation["chosen"]), title)
+        print(f"plot: {path}", file=sys.stderr)
+    except ImportError:
+        print("note: no plot (pip install matplotlib)", file=sys.stderr)
+
+
+def _evaluate_tables(args: argparse.Namespace, files: list[str]) -> int:
+    """``tune-tables --evaluate T.json``: scores given tables on PHOTOS (all held out)."""
+    from edge_dct.tables import load_tables
+    from edge_dct.tuning import Evaluator, validate
+
+    try:
+        tables = load_tables(args.evaluate)
+        ev = Evaluator(files, args.model, workers=args.workers, num_threads=args.threads)
+        if args.labels:
+            ev.labels = np.asarray(_read_labels(args.labels, files, ev.classifier.labels))
+    except (EdgeDctError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    record = {"tables": tables.to_dict(), "evaluated": str(args.evaluate), "model": ev.classifier.bundle.name,
+              "reference_quality": args.reference_quality,
+              "validation": validate(ev, tables, (), args.reference_quality)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, (json.dumps(record, indent=1) + "\n").encode())
+    v, r = record["validation"]["chosen"], record["validation"]["reference"]
+    _plot(Path(args.plot) if args.plot else out.with_suffix(".png"), record["validation"],
+          f"{len(files)} photos, tables {Path(args.evaluate).name}")
+    print(f"{len(files)} photos: {v['bytes'] / 1024:.1f} KiB/photo, agreement {100 * v['agreement']:.1f}% "
+          f"vs quality {args.reference_quality}: {r['bytes'] / 1024:.1f} KiB/photo, agreement "
+          f"{100 * r['agreement']:.1f}% (bytes {100 * (v['bytes'] / r['bytes'] - 1):+.1f}%)")
+    if v.get("accuracy") is not None:
+        print(f"label accuracy {100 * v['accuracy']:.1f}% vs "
+              f"{100 * record['validation']['standard_accuracy_at_size']:.1f}% for standard tables of the same size")
+    print(f"report: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-dct", description="Classify JPEG photos straight from their DCT coefficients."
@@ -359,6 +555,45 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", add_help=False,
                            help="DCT pipeline vs the RGB EfficientNet-Lite0 pipeline (see bench --help)")
     bench.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by edge_dct.bench
+
+    tc = sub.add_parser("transcode", parents=[common],
+                        help="re-code JPEGs with new quantization tables, in the DCT domain")
+    tc.add_argument("paths", nargs="+", help="JPEG files, directories (recursive) or @list.txt")
+    tc.add_argument("--out", required=True, help="output folder (same file names)")
+    tc.add_argument("--for-model", nargs="?", const="default", metavar="BUNDLE",
+                    help="tables tuned for this bundle (NAME.tables.json beside it; default: the "
+                         "embedded model's), masked per photo to what the model reads")
+    tc.add_argument("--tables", help="a tables JSON (edge-dct tune-tables --out)")
+    tc.add_argument("--quality", type=int, help="libjpeg's standard tables at this quality")
+    tc.add_argument("--progressive", action="store_true", help="write progressive JPEG")
+    tc.add_argument("--no-optimize", action="store_true", help="standard Huffman tables (faster)")
+    tc.add_argument("--strip-metadata", action="store_true", help="drop EXIF/ICC/XMP/comments")
+    tc.add_argument("--lenient", action="store_true", help="re-code corrupt files as far as they decode")
+    tc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tc.set_defaults(func=cmd_transcode)
+
+    tt = sub.add_parser("tune-tables", parents=[common],
+                        help="search quantization tables for a model (sorted random search)")
+    tt.add_argument("photos", nargs="+", help="JPEG files, directories or @list.txt")
+    tt.add_argument("--out", required=True, help="tables JSON to write (plot beside it as .png)")
+    tt.add_argument("--model", help="bundle (default: the embedded model)")
+    tt.add_argument("--validate", nargs="+", help="validation photos (default: a split of PHOTOS)")
+    tt.add_argument("--evaluate", metavar="TABLES_JSON",
+                    help="no search: score these tables on PHOTOS (all held out) against the standard qualities")
+    tt.add_argument("--validation-share", type=float, default=0.5,
+                    help="share of PHOTOS held out for validation without --validate (default 0.5)")
+    tt.add_argument("--labels", help="CSV path,label (index or the model's label): also label accuracy")
+    tt.add_argument("--candidates", type=int, default=60, help="random candidates (default 60)")
+    tt.add_argument("--rounds", type=int, default=4, help="local refinement rounds (default 4)")
+    tt.add_argument("--reference-quality", type=int, default=75,
+                    help="standard quality the tables must match in fidelity (default 75)")
+    tt.add_argument("--seed", type=int, default=0, help="seed of the split and the search")
+    tt.add_argument("--state", help="resume file (default: OUT with .state.jsonl)")
+    tt.add_argument("--plot", help="rate-agreement plot (default: OUT with .png)")
+    tt.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="re-coding threads")
+    tt.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads")
+    tt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tt.set_defaults(func=cmd_tune_tables)
 
     models = sub.add_parser("models", parents=[common],
                             help="embedded models and the LiteRT backend in use")

@@ -110,6 +110,34 @@ def prepare(
     return tensors
 
 
+def frequencies_read(src: Source, spec: InputSpec, *, window: Window | None = None,
+                     hflip: bool = False, orientation: bool = True,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, ...]:
+    """How many of the lowest frequencies ``prepare`` reads of each component of a JPEG.
+
+    ``prepare`` reduces each block to its k x k lowest frequencies (``u < k`` and ``v < k``),
+    k chosen from how much the window is scaled down: a 12 MP photo on a 224-pixel grid
+    needs only the DC terms (k = 1), a photo smaller than the grid all 64 (k = 8). The other
+    coefficients cannot change the model's input. Reads the header only.
+
+    Args:
+        src: Path, bytes-like, or binary file object.
+        spec: The model's InputSpec.
+        window, hflip, orientation: As for :func:`prepare`.
+        max_pixels: Refuse larger images.
+
+    Returns:
+        One k (1..8) per component of the file; 0 for a component prepare does not use.
+
+    Raises:
+        InvalidJpegError, UnsupportedJpegError, ImageTooLargeError: For the image.
+    """
+    data, name = load_source(src)
+    return _jpeg.prepare_frequencies(data, name, spec,
+                                     None if window is None else tuple(float(v) for v in window),
+                                     hflip, orientation, max_pixels)
+
+
 def _workspace() -> _jpeg.Workspace:
     """This thread's scratch memory for the C core (reused, so nothing is allocated per image)."""
     ws = getattr(_local, "workspace", None)

@@ -5,9 +5,15 @@ Picamera2 encodes each still to JPEG in memory (``capture_file(io.BytesIO(), for
 and edge_dct classifies those bytes straight from their DCT coefficients. Without a camera
 (or without Picamera2), ``--source DIR`` replays the JPEG files of a folder instead.
 
+``--save DIR`` also stores every frame re-coded for the model (``edge_dct.transcode`` with the
+tables tuned for it, masked to the frequencies the model reads of that frame; no pixels): the
+files a device keeps or uploads for the model are then much smaller, and the model's answer
+on them is what it was on the camera's JPEG (see README, "Compress for the model").
+
 Usage:
     python examples/raspberry_pi_camera.py --frames 20 --interval 0.5
     python examples/raspberry_pi_camera.py --source photos/ --frames 5 --interval 0
+    python examples/raspberry_pi_camera.py --frames 100 --save frames/
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Iterator
 
 import edge_dct
+from edge_dct.tables import tables_for_photo
 
 NO_PICAMERA2 = """error: cannot import Picamera2 ({error}).
 On 64-bit Raspberry Pi OS install it with
@@ -104,7 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="640x480", help="camera still size WxH (default 640x480)")
     parser.add_argument("--quality", type=int, default=90, help="camera JPEG quality (default 90)")
     parser.add_argument("--model", help="an edge_dct .tflite bundle (default: the embedded model)")
+    parser.add_argument("--save", type=Path, metavar="DIR",
+                        help="also save each frame re-coded for the model (frame_00001.jpg, ...)")
     args = parser.parse_args(argv)
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        tuned = edge_dct.tables_for_model(args.model)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     frames = (replay_frames(args.source) if args.source
@@ -126,9 +138,15 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"frame {i}: error: {e}")
                 else:
                     t, top = result.timing, result.top
+                    saved = ""
+                    if args.save:
+                        tables = tables_for_photo(jpeg, args.model, tuned)
+                        small = edge_dct.transcode(jpeg, tables=tables)
+                        (args.save / f"frame_{i:05d}.jpg").write_bytes(small)
+                        saved = f", saved {len(small) / 1024:.0f} KiB (camera {len(jpeg) / 1024:.0f} KiB)"
                     print(f"frame {i}: {top.label} ({top.score:.3f})  latency {t.total_ms:.1f} ms "
                           f"(prepare {t.prepare_ms:.1f} + inference {t.inference_ms:.1f}), "
-                          f"capture {capture_ms:.1f} ms", flush=True)
+                          f"capture {capture_ms:.1f} ms{saved}", flush=True)
                 elapsed = time.perf_counter() - start
                 time.sleep(max(0.0, args.interval - elapsed))
                 start = time.perf_counter()

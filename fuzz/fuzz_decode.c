@@ -12,7 +12,11 @@
  * built-in Huffman decoder (edct_decode_planes, prepare) run a second time
  * with libjpeg's decoder alone, and both must agree exactly: status,
  * message, offset, warnings and, on success, every output value.
- * edct_exif_orientation also runs on the raw input.  Contract violations
+ * edct_exif_orientation also runs on the raw input.  edct_transcode re-codes the input
+ * (the file's own tables, a quality, or tables made of input bytes) and what it writes must
+ * decode strictly, with the very same coefficients for the file's own tables;
+ * edct_prepare_frequencies must stay in range; edct_encode compresses pixels made of
+ * input bytes.  Contract violations
  * call abort() so that libFuzzer records them as crashes.
  *
  * Build and run: see fuzz/README.md (make fuzz, make fuzz-run).
@@ -253,6 +257,109 @@ static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
   check_status(edct_find_metadata(data, size, EDCT_METADATA_NAME, &off, &len, &err));
 }
 
+/* Decodes a JPEG the core wrote: it must open and decode strictly, and have the expected size. */
+static void check_output(const uint8_t *jpeg, size_t n, int width, int height, edct_info *info_out) {
+  edct_error err;
+  edct_decoder *dec = edct_open(jpeg, n, NULL, &err);
+  if (dec == NULL) violation("the core wrote a JPEG it cannot open");
+  const edct_info *info = edct_get_info(dec);
+  if (info->width != width || info->height != height) violation("output size differs");
+  planes p;
+  if (!planes_alloc(&p, info)) violation("out of memory in the harness");
+  if (edct_decode_planes(dec, p.ptr, 0, NULL, &err) != EDCT_OK)
+    violation("the core wrote a JPEG it cannot decode");
+  if (info_out != NULL) *info_out = *info;
+  planes_free(&p);
+  edct_close(dec);
+}
+
+/* transcode (tables, quality or the file's own, from the selector and the input's bytes),
+ * prepare_frequencies, and encode of pixels taken from the input. */
+static void run_transcode(const uint8_t *data, size_t size, uint8_t selector) {
+  edct_options opts;
+  edct_default_options(&opts);
+  opts.max_pixels = FUZZ_MAX_PIXELS;
+  opts.max_scans = FUZZ_MAX_SCANS;
+  opts.strict = selector & 4 ? 0 : 1;
+  opts.keep_markers = selector & 8 ? 1 : 0;
+  edct_encode_options eo;
+  edct_default_encode_options(&eo);
+  eo.optimize = selector & 0x10 ? 1 : 0;
+  eo.progressive = selector & 0x20 ? 1 : 0;
+  eo.restart_interval = selector & 0x40 ? 1 + (int)(size % 7) : 0;
+  eo.keep_markers = opts.keep_markers;
+  int mode = (selector >> 6) & 3; /* 0: own tables, 1: quality, 2-3: tables from the input */
+  if (mode == 1) eo.quality = 1 + (int)(size % 100);
+  if (mode >= 2) {
+    eo.use_tables = 1;
+    for (int k = 0; k < 128; k++) eo.tables[k / 64][k % 64] = (uint16_t)(1 + data[k % size] % 255);
+  }
+  edct_error err;
+  edct_decoder *dec = edct_open(data, size, &opts, &err);
+  if (dec == NULL) return;
+  const edct_info info = *edct_get_info(dec);
+  edct_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.grid_h = spec.grid_w = 16;
+  spec.resize_size = 64 + (int)(size % 200);
+  for (int c = 0; c < 3; c++) {
+    spec.num_channels[c] = 64;
+    for (int i = 0; i < 64; i++) spec.channels[c][i] = (uint8_t)i;
+  }
+  uint8_t freq[EDCT_MAX_COMPONENTS];
+  int status = edct_prepare_frequencies(&info, &spec, NULL, 1, freq, &err);
+  check_status(status);
+  if (status == EDCT_OK)
+    for (int c = 0; c < info.num_components; c++)
+      if (freq[c] < 1 || freq[c] > 8) violation("prepare_frequencies out of range");
+  uint8_t *out = (uint8_t *)1;
+  size_t n = 1;
+  status = edct_transcode(dec, &eo, &out, &n, &err);
+  check_status(status);
+  edct_close(dec);
+  if (status != EDCT_OK) {
+    if (out != NULL || n != 0) violation("failed transcode left output");
+    return;
+  }
+  edct_info written;
+  check_output(out, n, info.width, info.height, &written);
+  if (written.num_components != info.num_components) violation("transcode changed the components");
+  if (mode == 0 && opts.strict) { /* own tables: the very same coefficients */
+    planes a, b;
+    edct_decoder *x = edct_open(data, size, &opts, &err), *y = edct_open(out, n, NULL, &err);
+    if (x == NULL || y == NULL || !planes_alloc(&a, &info) || !planes_alloc(&b, &info))
+      violation("reopen failed");
+    int sa = edct_decode_planes(x, a.ptr, 0, NULL, &err);
+    if (sa == EDCT_OK) {
+      if (edct_decode_planes(y, b.ptr, 0, NULL, &err) != EDCT_OK) violation("reopen decode failed");
+      for (int c = 0; c < info.num_components; c++) {
+        size_t m = (size_t)info.comp[c].width_in_blocks * info.comp[c].height_in_blocks * 64;
+        if (memcmp(a.ptr[c], b.ptr[c], m * sizeof(int16_t)) != 0)
+          violation("transcode with the file's own tables changed coefficients");
+      }
+    }
+    planes_free(&a);
+    planes_free(&b);
+    edct_close(x);
+    edct_close(y);
+  }
+  edct_free(out);
+
+  /* encode: a small image made of the input's bytes */
+  int comps = selector & 1 ? 3 : 1, w = 1 + (int)(size % 61), h = 1 + (int)((size / 61) % 37);
+  size_t stride = (size_t)w * comps + (selector & 2 ? 5 : 0), need = stride * (size_t)h;
+  uint8_t *pix = malloc(need);
+  if (pix == NULL) violation("out of memory in the harness");
+  for (size_t i = 0; i < need; i++) pix[i] = data[i % size];
+  eo.subsampling = selector % 4;
+  status = edct_encode(pix, w, h, comps, stride, &eo, &out, &n, &err);
+  check_status(status);
+  if (status != EDCT_OK) violation("encode of valid pixels failed");
+  check_output(out, n, w, h, NULL);
+  edct_free(out);
+  free(pix);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int orientation = edct_exif_orientation(data, size);
   if (orientation < 0 || orientation > 8) violation("EXIF orientation out of range");
@@ -265,5 +372,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   run_pass(data, size, 1, dequantize, 0);
   run_pass(data, size, 0, !dequantize, (selector & 2) != 0);
   run_prepare(data, size, selector);
+  run_transcode(data, size, selector);
   return 0;
 }

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import edge_dct
+from edge_dct.tables import tables_for_photo
 from edge_dct.bundle import DEFAULT_MODEL
 from tests.conftest import ROOT, clothing_photos
 
@@ -294,6 +295,26 @@ def test_raspberry_pi_replay(photos, tmp_path) -> None:
     want = [edge_dct.classify(files[i % 3], max_results=1).top.label for i in range(5)]
     assert [label for _, label, _, _ in got] == want
     assert all(ms > 0 for *_, ms in got)
+
+
+@needs_model
+def test_raspberry_pi_saves_frames_for_the_model(photos, tmp_path) -> None:
+    """--save keeps each frame re-coded for the model: decodable, no larger than the camera's
+    file, and the model's input from it is what the tuned tables give."""
+    src, saved = tmp_path / "src", tmp_path / "saved"
+    src.mkdir()
+    for path in photos[:2]:
+        shutil.copy(path, src / path.name)
+    res = run("raspberry_pi_camera.py", "--source", src, "--frames", 2, "--interval", 0, "--save", saved)
+    assert res.returncode == 0, res.stderr.decode()
+    assert b"saved" in res.stdout
+    frames = sorted(saved.glob("frame_*.jpg"))
+    originals = sorted(src.glob("*.jpg"))
+    assert len(frames) == 2
+    for frame, original in zip(frames, originals):
+        data = original.read_bytes()
+        assert frame.read_bytes() == edge_dct.transcode(data, tables=tables_for_photo(data))
+        assert frame.stat().st_size <= len(data)
 
 
 def test_raspberry_pi_without_picamera2() -> None:

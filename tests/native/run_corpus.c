@@ -87,6 +87,33 @@ static outcome decode(const uint8_t *data, size_t size, int strict, int dequanti
   return out;
 }
 
+/* Re-codes one buffer (lenient, markers kept, standard tables at quality 50) and decodes the
+ * result strictly; returns 0 when consistent (a failure must leave no output). */
+static int transcode_check(const char *path, const uint8_t *data, size_t size) {
+  edct_options opts;
+  edct_default_options(&opts);
+  opts.strict = 0;
+  opts.keep_markers = 1;
+  edct_encode_options eo;
+  edct_default_encode_options(&eo);
+  eo.quality = 50;
+  edct_error err;
+  edct_decoder *dec = edct_open(data, size, &opts, &err);
+  if (dec == NULL) return 0;
+  uint8_t *out = NULL;
+  size_t n = 0;
+  int status = edct_transcode(dec, &eo, &out, &n, &err);
+  edct_close(dec);
+  if (status != EDCT_OK) return out != NULL ? (fprintf(stderr, "%s: output left\n", path), 1) : 0;
+  outcome back = decode(out, n, 1, 1);
+  edct_free(out);
+  if (back.status != EDCT_OK) {
+    fprintf(stderr, "%s: transcoded file does not decode: %s\n", path, back.message);
+    return 1;
+  }
+  return 0;
+}
+
 /* Decodes one file in every mode and prints its line; returns 0 when
  * consistent.  The strict and lenient statuses (dequantized) go to *strict_status
  * and *lenient_status. */
@@ -96,6 +123,7 @@ static int run_file(const char *path, int *strict_status, int *lenient_status) {
   if (data == NULL) return 1;
   outcome modes[4];
   for (int m = 0; m < 4; m++) modes[m] = decode(data, size, !(m & 2), !(m & 1));
+  int bad = transcode_check(path, data, size);
   free(data);
   *strict_status = modes[0].status;
   *lenient_status = modes[2].status;
@@ -113,7 +141,7 @@ static int run_file(const char *path, int *strict_status, int *lenient_status) {
       return 1;
     }
   }
-  return 0;
+  return bad;
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,379 @@
+/*
+ * edct_encode.c - JPEG output through libjpeg-turbo's compressor: pixels (edct_encode) and
+ * coefficients requantized in the DCT domain (edct_transcode).
+ *
+ * Output goes to a growable buffer owned here until the call succeeds, so a failure at any
+ * point leaves nothing allocated and hands out no partial file.  edct_encode catches
+ * libjpeg's errors with its own setjmp; edct_transcode runs inside the decoder's error funnel
+ * (edct__with_coefficients), and the compressor's errors leave through the same funnel.
+ */
+#include <limits.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h> /* first: jconfig.h decides which messages jerror.h declares */
+#include <jerror.h>
+
+#include "edct.h"
+#include "edct_internal.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define INITIAL_OUTPUT 65536
+
+/* ---- growable output buffer (a libjpeg destination manager) ------------------ */
+
+typedef struct out_buf {
+  struct jpeg_destination_mgr pub; /* first: libjpeg sees a jpeg_destination_mgr */
+  uint8_t *data;
+  size_t cap, size;
+} out_buf;
+
+static void out_init(j_compress_ptr cinfo) {
+  out_buf *b = (out_buf *)cinfo->dest;
+  b->data = malloc(b->cap);
+  if (b->data == NULL) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 0);
+  b->pub.next_output_byte = b->data;
+  b->pub.free_in_buffer = b->cap;
+}
+
+static boolean out_grow(j_compress_ptr cinfo) {
+  out_buf *b = (out_buf *)cinfo->dest;
+  if (b->cap > SIZE_MAX / 2) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 1);
+  uint8_t *bigger = realloc(b->data, 2 * b->cap);
+  if (bigger == NULL) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 1); /* b->data is still ours */
+  b->data = bigger;
+  b->pub.next_output_byte = b->data + b->cap; /* libjpeg filled the whole buffer */
+  b->pub.free_in_buffer = b->cap;
+  b->cap *= 2;
+  return TRUE;
+}
+
+static void out_term(j_compress_ptr cinfo) {
+  out_buf *b = (out_buf *)cinfo->dest;
+  b->size = b->cap - b->pub.free_in_buffer;
+}
+
+/* ---- the compressor and its errors -------------------------------------------------- */
+
+typedef struct compressor {
+  struct jpeg_compress_struct cinfo; /* first: callbacks cast cinfo back */
+  struct jpeg_error_mgr jerr;
+  out_buf dest;
+  edct_decoder *dec; /* edct_transcode: errors leave through the decoder's funnel */
+  jmp_buf jump;      /* edct_encode: errors land here */
+  edct_error *err;
+  int created;
+} compressor;
+
+static int compressor_status(int code, int transcoding) {
+  if (code == JERR_OUT_OF_MEMORY) return EDCT_ERR_NOMEM;
+  if (code == JERR_IMAGE_TOO_BIG) return EDCT_ERR_TOO_LARGE;
+  /* the compressor refuses what the decoder accepted: outside what can be re-coded */
+  return transcoding ? EDCT_ERR_UNSUPPORTED : EDCT_ERR_ARGUMENT;
+}
+
+static void compressor_error(j_common_ptr cinfo) {
+  compressor *k = (compressor *)cinfo;
+  char buf[JMSG_LENGTH_MAX];
+  (*cinfo->err->format_message)(cinfo, buf);
+  int status = compressor_status(cinfo->err->msg_code, k->dec != NULL);
+  if (k->dec != NULL) edct__raise(k->dec, status, "JPEG compressor: %s", buf);
+  edct__failf(k->err, status, -1, "JPEG compressor: %s", buf);
+  longjmp(k->jump, 1);
+}
+
+static void compressor_message(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+
+/* Allocates a compressor; NULL when memory ran out.  Its libjpeg object is created by
+ * compressor_start, inside the caller's error handling. */
+static compressor *compressor_new(edct_error *err, size_t initial_output) {
+  compressor *k = calloc(1, sizeof *k);
+  if (k == NULL) return NULL;
+  k->err = err;
+  k->cinfo.err = jpeg_std_error(&k->jerr);
+  k->jerr.error_exit = compressor_error;
+  k->jerr.emit_message = compressor_message;
+  k->dest.cap = initial_output > INITIAL_OUTPUT ? initial_output : INITIAL_OUTPUT;
+  return k;
+}
+
+static void compressor_start(compressor *k) {
+  jpeg_create_compress(&k->cinfo);
+  k->created = 1;
+  k->dest.pub.init_destination = out_init;
+  k->dest.pub.empty_output_buffer = out_grow;
+  k->dest.pub.term_destination = out_term;
+  k->cinfo.dest = &k->dest.pub;
+}
+
+static void compressor_free(compressor *k) {
+  if (k == NULL) return;
+  if (k->created) jpeg_destroy_compress(&k->cinfo);
+  free(k->dest.data);
+  free(k);
+}
+
+/* Hands the finished output to the caller. */
+static void compressor_take(compressor *k, uint8_t **out, size_t *out_size) {
+  *out = k->dest.data;
+  *out_size = k->dest.size;
+  k->dest.data = NULL;
+}
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+void edct_default_encode_options(edct_encode_options *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->subsampling = EDCT_SUB_420;
+  opts->optimize = 1;
+  opts->keep_markers = 1;
+}
+
+int edct_check_encode_options(const edct_encode_options *o, edct_error *err) {
+  if (o == NULL) return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no options");
+  if (o->quality < 0 || o->quality > 100)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "quality=%d: expected 1..100", o->quality);
+  if (o->use_tables)
+    for (int t = 0; t < 2; t++)
+      for (int k = 0; k < 64; k++)
+        if (o->tables[t][k] < 1 || o->tables[t][k] > 255)
+          return edct__failf(err, EDCT_ERR_ARGUMENT, -1,
+                             "tables: %s[%d] = %d, baseline JPEG needs 1..255",
+                             t ? "chroma" : "luma", k, o->tables[t][k]);
+  if (o->subsampling < EDCT_SUB_444 || o->subsampling > EDCT_SUB_440)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "subsampling=%d: unknown", o->subsampling);
+  if (o->restart_interval < 0 || o->restart_interval > 65535)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "restart_interval=%d: expected 0..65535",
+                       o->restart_interval);
+  return EDCT_OK;
+}
+
+/* Quantization tables 0 (luma) and 1 (chroma) from opts, component 0 on table 0 and the
+ * others on table 1.  quality 0 keeps what cinfo holds (with keep_assignment) or uses
+ * `default_quality`. */
+static void set_tables(j_compress_ptr c, const edct_encode_options *o, int default_quality) {
+  if (o->use_tables) {
+    unsigned int t[64];
+    for (int n = 0; n < 2; n++) {
+      for (int k = 0; k < 64; k++) t[k] = o->tables[n][k];
+      jpeg_add_quant_table(c, n, t, 100, TRUE); /* scale 100%: the values as given */
+    }
+  } else {
+    jpeg_set_quality(c, o->quality ? o->quality : default_quality, TRUE);
+  }
+  for (int ci = 0; ci < c->num_components; ci++) c->comp_info[ci].quant_tbl_no = ci ? 1 : 0;
+}
+
+static void set_coding(j_compress_ptr c, const edct_encode_options *o) {
+  c->optimize_coding = o->optimize ? TRUE : FALSE;
+  c->restart_interval = (unsigned int)o->restart_interval;
+  if (o->progressive) jpeg_simple_progression(c);
+}
+
+/* ---- edct_encode --------------------------------------------------------------------------- */
+
+int edct_encode(const uint8_t *pixels, int width, int height, int components, size_t stride,
+                const edct_encode_options *opts, uint8_t **out, size_t *out_size,
+                edct_error *err) {
+  edct__clear_error(err);
+  if (out == NULL || out_size == NULL)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no output pointers");
+  *out = NULL;
+  *out_size = 0;
+  if (pixels == NULL) return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no pixels");
+  if (width < 1 || height < 1 || width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "%dx%d pixels, JPEG needs 1..%d per side",
+                       width, height, (int)JPEG_MAX_DIMENSION);
+  if (components != 1 && components != 3)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "%d channels, expected 1 or 3",
+                       components);
+  if (stride < (size_t)width * (size_t)components)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "row stride %zu below %d bytes",
+                       stride, width * components);
+  int status = edct_check_encode_options(opts, err);
+  if (status != EDCT_OK) return status;
+
+  compressor *k = compressor_new(err, (size_t)width * (size_t)height / 4);
+  if (k == NULL) return edct__failf(err, EDCT_ERR_NOMEM, -1, "out of memory");
+  if (setjmp(k->jump)) {
+    compressor_free(k);
+    return err ? err->status : EDCT_ERR_ARGUMENT;
+  }
+  compressor_start(k);
+  struct jpeg_compress_struct *c = &k->cinfo;
+  c->image_width = (JDIMENSION)width;
+  c->image_height = (JDIMENSION)height;
+  c->input_components = components;
+  c->in_color_space = components == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  jpeg_set_defaults(c);
+  c->dct_method = JDCT_ISLOW;
+  set_tables(c, opts, 75);
+  if (components == 3) {
+    static const int h[] = {1, 2, 2, 1}, v[] = {1, 1, 2, 2}; /* by edct_subsampling */
+    c->comp_info[0].h_samp_factor = h[opts->subsampling];
+    c->comp_info[0].v_samp_factor = v[opts->subsampling];
+    for (int ci = 1; ci < 3; ci++) c->comp_info[ci].h_samp_factor = c->comp_info[ci].v_samp_factor = 1;
+  }
+  set_coding(c, opts);
+  jpeg_start_compress(c, TRUE);
+  while (c->next_scanline < c->image_height) {
+    JSAMPROW row = (JSAMPROW)(pixels + (size_t)c->next_scanline * stride);
+    jpeg_write_scanlines(c, &row, 1);
+  }
+  jpeg_finish_compress(c);
+  compressor_take(k, out, out_size);
+  compressor_free(k);
+  return EDCT_OK;
+}
+
+/* ---- edct_transcode ------------------------------------------------------------------------- */
+
+typedef struct transcode_ctx {
+  const edct_encode_options *opts;
+  size_t input_size;
+  compressor *k;
+  uint8_t *out;
+  size_t out_size;
+} transcode_ctx;
+
+/* 1/2 plus a margin above the float error of |c q_old| * (1 / q_new) (< 2^-11 for results
+ * below 2048): ties (x.5) round up, and every other result is further than 1 / (2 q_new) >=
+ * 2^-9 from a rounding boundary, more than the error and the margin together. */
+#define HALF_UP (0.5f + 1.0f / 1024.0f)
+
+#if defined(__SSE2__)
+/* Four terms of requantize_block: x the coefficients (int32), k their first index. */
+static inline __m128i requantize4(__m128i x, const float *q_old, const float *step,
+                                  const float *lim_pos, const float *lim_neg) {
+  __m128i neg = _mm_srai_epi32(x, 31); /* -1 where c < 0 (q_old > 0: the sign of c q_old) */
+  __m128 num = _mm_mul_ps(_mm_cvtepi32_ps(x), _mm_loadu_ps(q_old));
+  __m128 mag = _mm_andnot_ps(_mm_set1_ps(-0.0f), num);
+  mag = _mm_add_ps(_mm_mul_ps(mag, _mm_loadu_ps(step)), _mm_set1_ps(HALF_UP));
+  __m128 negf = _mm_castsi128_ps(neg);
+  __m128 lim = _mm_or_ps(_mm_and_ps(negf, _mm_loadu_ps(lim_neg)), _mm_andnot_ps(negf, _mm_loadu_ps(lim_pos)));
+  __m128i m = _mm_cvttps_epi32(_mm_min_ps(mag, _mm_add_ps(lim, _mm_set1_ps(0.5f))));
+  return _mm_sub_epi32(_mm_xor_si128(m, neg), neg); /* -m where c < 0 */
+}
+#endif
+
+/* One block: blk[k] = sign(c) min(floor(|c q_old| / q_new + 1/2), limit), step = 1 / q_new;
+ * see requantize. */
+static void requantize_block(JCOEF *blk, const float *q_old, const float *step, const float *lim_pos,
+                             const float *lim_neg) {
+#if defined(__SSE2__)
+  for (int k = 0; k < 64; k += 8) {
+    __m128i c = _mm_loadu_si128((const __m128i *)(blk + k));
+    __m128i lo = _mm_srai_epi32(_mm_unpacklo_epi16(c, c), 16); /* sign-extended */
+    __m128i hi = _mm_srai_epi32(_mm_unpackhi_epi16(c, c), 16);
+    lo = requantize4(lo, q_old + k, step + k, lim_pos + k, lim_neg + k);
+    hi = requantize4(hi, q_old + k + 4, step + k + 4, lim_pos + k + 4, lim_neg + k + 4);
+    _mm_storeu_si128((__m128i *)(blk + k), _mm_packs_epi32(lo, hi));
+  }
+#else
+  for (int k = 0; k < 64; k++) {
+    float num = (float)blk[k] * q_old[k];
+    float mag = fabsf(num) * step[k] + HALF_UP; /* >= 0: truncation is floor */
+    float lim = (num < 0.0f ? lim_neg[k] : lim_pos[k]) + 0.5f;
+    int32_t m = (int32_t)(mag < lim ? mag : lim);
+    blk[k] = (JCOEF)(num < 0.0f ? -m : m);
+  }
+#endif
+}
+
+/* c' = round(c * q_old / q_new) of one component, halves away from zero, clamped to what
+ * baseline Huffman coding can carry (|AC| <= 1023, DC in -1024..1023; every coefficient of
+ * an 8-bit image fits).  Components whose table is unchanged are not touched.
+ *
+ * Single precision, eight terms at a time with SSE2: |c * q_old| < 2^24 is exact in a float,
+ * and multiplying by 1 / q_new with the margin of HALF_UP gives exactly the integer formula
+ * (|c q_old| + q_new / 2) / q_new wherever the clamp does not apply (tests/test_codec.py checks
+ * it against that formula). */
+static void requantize(j_decompress_ptr src, jvirt_barray_ptr arr, const jpeg_component_info *comp,
+                       const UINT16 *q_new) {
+  const JQUANT_TBL *old = comp->quant_table; /* latched when its first scan began */
+  if (old == NULL || memcmp(old->quantval, q_new, sizeof old->quantval) == 0) return;
+  float q_old[64], step[64], limit_pos[64], limit_neg[64];
+  for (int k = 0; k < 64; k++) {
+    q_old[k] = (float)old->quantval[k];
+    step[k] = 1.0f / (float)q_new[k];
+    limit_pos[k] = 1023.0f;
+    limit_neg[k] = k == 0 ? 1024.0f : 1023.0f;
+  }
+  for (JDIMENSION by = 0; by < comp->height_in_blocks; by++) {
+    JBLOCKARRAY row = (*src->mem->access_virt_barray)((j_common_ptr)src, arr, by, 1, TRUE);
+    for (JDIMENSION bx = 0; bx < comp->width_in_blocks; bx++) {
+      requantize_block(row[0][bx], q_old, step, limit_pos, limit_neg);
+    }
+  }
+}
+
+/* The JFIF APP0 / Adobe APP14 markers libjpeg writes itself are not copied a second time. */
+static int written_by_libjpeg(j_compress_ptr c, jpeg_saved_marker_ptr m) {
+  if (m->marker == JPEG_APP0 && c->write_JFIF_header && m->data_length >= 5 &&
+      memcmp(m->data, "JFIF", 5) == 0)
+    return 1;
+  if (m->marker == JPEG_APP0 + 14 && c->write_Adobe_marker && m->data_length >= 5 &&
+      memcmp(m->data, "Adobe", 5) == 0)
+    return 1;
+  return 0;
+}
+
+static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef, void *ctx) {
+  transcode_ctx *t = ctx;
+  if (coef == NULL) { /* the call failed: release */
+    compressor_free(t->k);
+    t->k = NULL;
+    return;
+  }
+  j_decompress_ptr src = src_info;
+  jvirt_barray_ptr *arrays = coef;
+  const edct_encode_options *o = t->opts;
+  t->k = compressor_new(NULL, t->input_size);
+  if (t->k == NULL) edct__raise(dec, EDCT_ERR_NOMEM, "out of memory");
+  t->k->dec = dec;
+  compressor_start(t->k);
+  j_compress_ptr c = &t->k->cinfo;
+  jpeg_copy_critical_parameters(src, c);
+  if (o->use_tables || o->quality) {
+    set_tables(c, o, 0);
+    for (int ci = 0; ci < c->num_components; ci++)
+      requantize(src, arrays[ci], &src->comp_info[ci],
+                 c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval);
+  }
+  set_coding(c, o);
+  jpeg_write_coefficients(c, arrays);
+  if (o->keep_markers)
+    for (jpeg_saved_marker_ptr m = src->marker_list; m != NULL; m = m->next)
+      if (!written_by_libjpeg(c, m)) jpeg_write_marker(c, m->marker, m->data, m->data_length);
+  jpeg_finish_compress(c);
+  compressor_take(t->k, &t->out, &t->out_size);
+  compressor_free(t->k);
+  t->k = NULL;
+}
+
+int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t **out,
+                   size_t *out_size, edct_error *err) {
+  edct__clear_error(err);
+  if (out == NULL || out_size == NULL)
+    return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no output pointers");
+  *out = NULL;
+  *out_size = 0;
+  if (dec == NULL) return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no decoder");
+  int status = edct_check_encode_options(opts, err);
+  if (status != EDCT_OK) return status;
+  transcode_ctx t = {opts, edct__input_size(dec), NULL, NULL, 0};
+  status = edct__with_coefficients(dec, transcode_coefficients, &t, err);
+  if (status != EDCT_OK) return status;
+  *out = t.out;
+  *out_size = t.out_size;
+  return EDCT_OK;
+}
+
+void edct_free(void *p) { free(p); }

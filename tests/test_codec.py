@@ -1,0 +1,233 @@
+"""encode / transcode: custom tables round-trip, DCT-domain requantization, metadata, errors."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import simplejpeg
+from PIL import Image
+
+import edge_dct
+from edge_dct import QuantTables, encode, file_tables, standard_tables, transcode
+from tests import oracle
+from tests.conftest import clothing_photos, corpus_jpegs, synthetic_image
+from tests.test_header import exif_app1, with_segment
+
+
+def tuned_like() -> QuantTables:
+    """Tables shaped like a tuned set: small steps at low frequencies, large at high."""
+    v, u = np.mgrid[0:8, 0:8]
+    luma = np.clip(3 + 6 * (u + v) ** 1.5, 1, 255).astype(np.uint16)
+    return QuantTables(luma, np.clip(luma * 2, 1, 255).astype(np.uint16))
+
+
+def coefficients(data: bytes) -> list[np.ndarray]:
+    return list(edge_dct.read_dct(data, dequantize=False).planes)
+
+
+def decodes_everywhere(data: bytes, shape: tuple[int, ...]) -> None:
+    """Pillow, libjpeg-turbo (simplejpeg) and read_dct all read the file, at the same size."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        assert im.size == (shape[1], shape[0])
+    assert simplejpeg.decode_jpeg(data, colorspace="RGB").shape[:2] == shape[:2]
+    info = edge_dct.read_dct(data).info
+    assert (info.height, info.width) == shape[:2]
+
+
+@pytest.mark.parametrize("form", ["8x8", "64", "list"])
+@pytest.mark.parametrize("channels", [3, 1])
+def test_encode_round_trips_custom_tables(form: str, channels: int) -> None:
+    t = tuned_like()
+    tables = {"8x8": t, "64": (t.luma.reshape(64), t.chroma.reshape(64)),
+              "list": (t.luma.tolist(), t.chroma.tolist())}[form]
+    img = synthetic_image(37, 53, channels)
+    data = encode(img, tables=tables)
+    q = edge_dct.read_header(data).quant_tables
+    np.testing.assert_array_equal(q[0], t.luma)
+    if channels == 3:
+        np.testing.assert_array_equal(q[1], t.chroma)
+        np.testing.assert_array_equal(q[2], t.chroma)
+    decodes_everywhere(data, img.shape)
+
+
+@pytest.mark.parametrize("quality", [10, 50, 75, 95])
+def test_quality_gives_libjpegs_standard_tables(quality: int) -> None:
+    img = synthetic_image(32, 32)
+    ours = edge_dct.read_header(encode(img, quality=quality)).quant_tables
+    peer = edge_dct.read_header(simplejpeg.encode_jpeg(img, quality=quality)).quant_tables
+    np.testing.assert_array_equal(ours[:2], peer[:2])
+    t = standard_tables(quality)
+    np.testing.assert_array_equal(t.luma, ours[0])
+    np.testing.assert_array_equal(t.chroma, ours[1])
+
+
+def test_encode_is_close_to_the_pixels() -> None:
+    """As close as libjpeg-turbo's own encoder at the same quality (simplejpeg)."""
+    img = synthetic_image(64, 96)
+    ours = simplejpeg.decode_jpeg(encode(img, quality=95, subsampling="444"), colorspace="RGB")
+    peer = simplejpeg.decode_jpeg(simplejpeg.encode_jpeg(img, quality=95, colorsubsampling="444"),
+                                  colorspace="RGB")
+    err = [np.abs(x.astype(int) - img).mean() for x in (ours, peer)]
+    assert err[0] < 4.0 and abs(err[0] - err[1]) < 0.1
+
+
+@pytest.mark.parametrize("subsampling", ["444", "422", "420", "440"])
+def test_encode_options(subsampling: str) -> None:
+    img = synthetic_image(40, 48)
+    info = edge_dct.read_header(encode(img, subsampling=subsampling, progressive=True,
+                                       restart_interval=2))
+    assert info.subsampling == subsampling
+    assert info.progressive
+    assert info.restart_interval == 2
+    plain = encode(img, optimize=False)
+    assert len(encode(img)) < len(plain)  # optimized Huffman tables are smaller
+
+
+@pytest.mark.filterwarnings("ignore::edge_dct.EdgeDctWarning")  # conformance files with junk bytes
+def test_transcode_with_own_tables_keeps_every_coefficient(corpus_available) -> None:
+    """Lossless on every corpus file that decodes: no tables, or the file's own two tables
+    (when it has two 8-bit ones), give the same quantized coefficients."""
+    checked = 0
+    for path in corpus_jpegs():
+        data = path.read_bytes()
+        try:
+            before = coefficients(data)
+            info = edge_dct.read_header(data)
+        except edge_dct.EdgeDctError as e:
+            with pytest.raises(type(e)):
+                transcode(data)
+            continue
+        for out in (transcode(data), transcode(data, progressive=True, optimize=False)):
+            assert [np.array_equal(a, b) for a, b in zip(before, coefficients(out))] == [True] * len(before)
+        q = info.quant_tables
+        if q.max() <= 255 and (len(q) == 1 or all(np.array_equal(q[1], t) for t in q[2:])):
+            after = coefficients(transcode(data, tables=file_tables(data)))
+            assert all(np.array_equal(a, b) for a, b in zip(before, after)), path
+        checked += 1
+    assert checked >= 60
+
+
+def requantized(c: np.ndarray, q_old: np.ndarray, q_new: np.ndarray) -> np.ndarray:
+    """Reference: round(c * q_old / q_new), halves away from zero, clamped for baseline."""
+    num = c.astype(np.int64) * q_old.reshape(64)
+    mag = (np.abs(num) + q_new.reshape(64) // 2) // q_new.reshape(64)
+    limit = np.full(64, 1023)
+    mag = np.where((num < 0) & (np.arange(64) == 0), np.minimum(mag, 1024), np.minimum(mag, limit))
+    return (np.sign(num) * mag).astype(np.int16)
+
+
+@pytest.mark.parametrize("photo", [0, 7, 21])
+def test_transcode_requantizes_each_coefficient(photo: int, corpus_available) -> None:
+    path = clothing_photos()[photo]
+    data = path.read_bytes()
+    t = tuned_like()
+    src = edge_dct.read_dct(data, dequantize=False)
+    out = transcode(data, tables=t)
+    dst = edge_dct.read_dct(out, dequantize=False)
+    np.testing.assert_array_equal(dst.quant_tables[0], t.luma)
+    for ci, (a, b) in enumerate(zip(src.planes, dst.planes)):
+        expect = requantized(a, src.quant_tables[ci], t.luma if ci == 0 else t.chroma)
+        np.testing.assert_array_equal(b, expect)
+    assert len(out) < len(data)
+    decodes_everywhere(out, (src.info.height, src.info.width))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_requantization_is_exact_for_any_steps(seed: int, corpus_available) -> None:
+    """Random steps 1..255 (finer and coarser than the file's, ties included) against the
+    integer formula, on a photo whose coefficients span the baseline range."""
+    rng = np.random.default_rng(seed)
+    data = clothing_photos()[seed].read_bytes()
+    t = QuantTables(rng.integers(1, 256, (8, 8)).astype(np.uint16), rng.integers(1, 256, (8, 8)).astype(np.uint16))
+    src = edge_dct.read_dct(data, dequantize=False)
+    dst = edge_dct.read_dct(transcode(data, tables=t, optimize=False), dequantize=False)
+    for ci, (a, b) in enumerate(zip(src.planes, dst.planes)):
+        np.testing.assert_array_equal(b, requantized(a, src.quant_tables[ci], t.luma if ci == 0 else t.chroma))
+
+
+def test_transcode_quality_matches_the_standard_tables(corpus_available) -> None:
+    data = clothing_photos()[3].read_bytes()
+    a = transcode(data, quality=40)
+    b = transcode(data, tables=standard_tables(40))
+    assert a == b
+    assert edge_dct.read_header(a).quant_tables[0][0, 0] == standard_tables(40).luma[0, 0]
+
+
+def test_transcode_keeps_or_strips_metadata() -> None:
+    base = oracle.encode(synthetic_image(48, 64), quality=90, sampling=(2, 2))
+    icc = b"\xff\xe2\x00\x10ICC_PROFILE\0\x01\x01"
+    data = with_segment(with_segment(base, exif_app1(6)), icc)
+    kept = transcode(data, quality=50)
+    assert edge_dct.read_header(kept).orientation == 6
+    assert exif_app1(6) in kept and icc in kept
+    assert kept.count(b"JFIF\0") <= 1
+    stripped = transcode(data, quality=50, keep_metadata=False)
+    assert edge_dct.read_header(stripped).orientation == 1
+    assert exif_app1(6) not in stripped and icc not in stripped
+
+
+def test_corrupt_input_gives_no_output(corpus_available) -> None:
+    data = clothing_photos()[0].read_bytes()
+    truncated = data[: len(data) // 2]
+    with pytest.raises(edge_dct.InvalidJpegError) as e:
+        transcode(truncated, quality=50)
+    assert e.value.source == "<bytes>"
+    with pytest.warns(edge_dct.EdgeDctWarning):
+        out = transcode(truncated, quality=50, strict=False)
+    decodes_everywhere(out, (edge_dct.read_header(data).height, edge_dct.read_header(data).width))
+    with pytest.raises(edge_dct.InvalidJpegError):
+        transcode(b"not a jpeg")
+    with pytest.raises(edge_dct.ImageTooLargeError):
+        transcode(data, max_pixels=1000)
+
+
+@pytest.mark.parametrize("tables, words", [
+    ((np.zeros(64, np.uint16), np.ones(64, np.uint16)), "luma values 0..0"),
+    ((np.ones(64), np.full(64, 256)), "chroma values 256..256"),
+    ((np.ones((4, 16)), np.ones(64)), "shape (4, 16)"),
+    ((np.ones(64),), "expected 2 tables"),
+    ((np.full(64, 1.5), np.ones(64)), "dtype float64"),
+    (5, "expected (luma, chroma)"),
+])
+def test_bad_tables_name_the_argument(tables, words: str) -> None:
+    img = synthetic_image(16, 16)
+    for call in (lambda: encode(img, tables=tables), lambda: transcode(encode(img), tables=tables)):
+        with pytest.raises(edge_dct.InvalidArgumentError, match="tables") as e:
+            call()
+        assert words in str(e.value)
+
+
+def test_bad_arguments() -> None:
+    img = synthetic_image(16, 16)
+    for kwargs, words in [({"quality": 0}, "quality=0"), ({"quality": 101}, "quality=101"),
+                          ({"quality": "high"}, "quality='high'"),
+                          ({"quality": 50, "tables": tuned_like()}, "not both"),
+                          ({"restart_interval": -1}, "restart_interval"),
+                          ({"subsampling": "411"}, "subsampling")]:
+        with pytest.raises(edge_dct.InvalidArgumentError, match=words):
+            encode(img, **kwargs)
+    for pixels, words in [(img.astype(np.float32), "dtype float32"),
+                          (img[..., :2], r"shape \(16, 16, 2\)"), ([[1, 2]], "numpy array"),
+                          (np.zeros((0, 5, 3), np.uint8), "5x0 pixels")]:
+        with pytest.raises(edge_dct.InvalidArgumentError, match=words):
+            encode(pixels)
+    with pytest.raises(edge_dct.InvalidArgumentError, match="quality"):
+        standard_tables(0)
+
+
+def test_strided_pixels_are_encoded_as_given() -> None:
+    img = synthetic_image(40, 80)
+    view = img[:, ::2]
+    assert encode(view, quality=90) == encode(np.ascontiguousarray(view), quality=90)
+
+
+def test_tables_for_model_errors(tmp_path) -> None:
+    with pytest.raises(edge_dct.ModelError, match="tune-tables"):
+        edge_dct.tables_for_model(tmp_path / "mine.tflite")
+    bad = tmp_path / "mine.tables.json"
+    bad.write_text("{}")
+    with pytest.raises(edge_dct.ModelError, match="not a table set"):
+        edge_dct.tables_for_model(tmp_path / "mine.tflite")

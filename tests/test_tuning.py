@@ -1,0 +1,163 @@
+"""Tables tuned for a model: masking by what prepare reads, scoring, search, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+import edge_dct
+from edge_dct import tuning
+from edge_dct.bundle import ModelBundle
+from edge_dct.cli import main as cli
+from edge_dct.prepare import frequencies_read
+from edge_dct.tables import QuantTables, masked, standard_tables, tables_for_photo
+from tests import oracle
+from tests.conftest import clothing_photos, synthetic_image
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return ModelBundle.load().spec
+
+
+@pytest.fixture(scope="module")
+def evaluator(corpus_available):
+    ev = tuning.Evaluator(clothing_photos()[:6], workers=2)
+    yield ev
+    ev.close()
+
+
+@pytest.mark.parametrize("size, expect", [((3000, 4000), 1), ((1200, 1600), 2), ((400, 533), 6),
+                                          ((150, 200), 8)])
+def test_frequencies_read_follow_the_scale(spec, size: tuple[int, int], expect: int) -> None:
+    """A photo far larger than the grid needs only its DC terms; one smaller than it all 64."""
+    data = oracle.encode(synthetic_image(*size), quality=90, sampling=(2, 2))
+    k = frequencies_read(data, spec)
+    assert len(k) == 3 and k[0] == expect
+
+
+@pytest.mark.parametrize("size", [(2400, 3200), (600, 800), (300, 400), (200, 260)])
+def test_masked_tables_leave_the_model_input_unchanged(spec, size: tuple[int, int]) -> None:
+    """Steps outside the frequencies prepare reads cannot change its output: bit-identical
+    tensors, fewer bytes."""
+    data = oracle.encode(synthetic_image(*size, seed=3), quality=95, sampling=(2, 2))
+    t = standard_tables(80)
+    plain, small = edge_dct.transcode(data, tables=t), edge_dct.transcode(data, tables=tables_for_photo(data, tables=t))
+    a, b = edge_dct.prepare(plain, spec), edge_dct.prepare(small, spec)
+    assert all(np.array_equal(a[n], b[n]) for n in a)
+    k = frequencies_read(data, spec)
+    assert len(small) < len(plain) if k[0] < 8 else len(small) == len(plain)
+
+
+def test_masked_keeps_the_read_corner() -> None:
+    t = QuantTables(np.full((8, 8), 7, np.uint16), np.full((8, 8), 9, np.uint16))
+    m = masked(t, (3, 2, 2))
+    assert (m.luma[:3, :3] == 7).all() and (m.luma[3:, :] == 255).all() and (m.luma[:, 3:] == 255).all()
+    assert (m.chroma[:2, :2] == 9).all() and m.chroma[2, 0] == 255
+    assert masked(t, (8, 8, 8)) == t
+
+
+def test_fitted_tables_are_never_finer_than_the_photos_own(spec) -> None:
+    """Re-coding for the model never spends bytes on steps finer than the file already has:
+    tuned steps below the file's are raised to them, which keeps those coefficients exactly."""
+    data = oracle.encode(synthetic_image(240, 320, seed=4), quality=60, sampling=(2, 2))
+    own = edge_dct.file_tables(data)
+    fine = standard_tables(95)  # finer than quality 60 everywhere
+    fit = tables_for_photo(data, tables=fine)
+    assert (fit.luma >= own.luma).all() and (fit.chroma >= own.chroma).all()
+    out = edge_dct.transcode(data, tables=fit)
+    a, b = edge_dct.read_dct(data, dequantize=False), edge_dct.read_dct(out, dequantize=False)
+    assert all(np.array_equal(x, y) for x, y in zip(a.planes, b.planes))  # k = 8: nothing masked
+    assert len(edge_dct.transcode(data, tables=fine)) > len(out)
+
+
+def test_sorted_random_tables_grow_along_the_zigzag() -> None:
+    rng = random.Random(5)
+    for _ in range(20):
+        t = tuning.sorted_random_tables(rng)
+        for table in (t.luma, t.chroma):
+            z = table.reshape(64)[tuning.ZIGZAG]
+            assert (np.diff(z.astype(int)) >= 0).all() and 1 <= z.min() and z.max() <= 255
+    a = tuning.sorted_random_tables(random.Random(1))
+    assert a == tuning.sorted_random_tables(random.Random(1))
+
+
+def test_scaled_moves_one_band() -> None:
+    t = standard_tables(50)
+    up = tuning.scaled(t, 0, (1, 3), 1.5)
+    changed = np.flatnonzero(up.luma.reshape(64) != t.luma.reshape(64))
+    assert set(changed) == set(tuning.ZIGZAG[1:3]) and up.chroma.tolist() == t.chroma.tolist()
+    assert tuning.scaled(QuantTables(np.ones((8, 8), np.uint16), np.ones((8, 8), np.uint16)), 1, (0, 1), 0.5) \
+        .chroma[0, 0] == 1  # clipped at 1
+
+
+def test_pareto_front_and_interpolation() -> None:
+    pts = [(10.0, 0.5), (20.0, 0.8), (15.0, 0.4), (30.0, 0.8), (40.0, 0.9)]
+    assert tuning.pareto_front(pts) == [0, 1, 4]
+    curve = [tuning.Score(b, a, acc, 10) for b, a, acc in [(10, 0.5, 0.6), (20, 0.7, 0.7), (40, 0.9, 0.8)]]
+    assert tuning.interpolate_bytes(curve, 0.8) == pytest.approx(30.0)
+    assert tuning.interpolate_bytes(curve, 0.95) == float("inf")
+    assert tuning.interpolate_accuracy(curve, 30) == pytest.approx(0.75)
+    assert tuning.interpolate_accuracy(curve, 5) == 0.6
+
+
+def test_own_tables_score_as_the_originals(evaluator) -> None:
+    """Re-coding with each file's own tables keeps every coefficient: agreement 1, KL 0."""
+    own = edge_dct.file_tables(evaluator.paths[0])
+    assert all(edge_dct.file_tables(p) == own for p in evaluator.paths)
+    s = evaluator.score(own, masked=False)
+    assert s.agreement == 1.0 and s.kl == pytest.approx(0.0, abs=1e-9)
+    coarse = evaluator.standard(10)
+    assert coarse.bytes < s.bytes and coarse.kl > 0
+    assert evaluator.original().agreement == 1.0
+
+
+def test_search_resumes_and_refuses_another_search(evaluator, tmp_path) -> None:
+    state = tmp_path / "state.jsonl"
+    config = tuning.SearchConfig(candidates=3, rounds=1, seed=2)
+    calls = []
+    real = evaluator.score
+    evaluator.score = lambda t, masked=True: calls.append(1) or real(t, masked)
+    try:
+        trials, best, ref = tuning.search(evaluator, config, state)
+        first = len(calls)
+        again, best2, _ = tuning.search(evaluator, config, state)
+        assert len(calls) == first  # resumed: nothing re-scored
+        assert [t.score for t in again] == [t.score for t in trials] and best2 == best
+        with pytest.raises(edge_dct.InvalidArgumentError, match="different search"):
+            tuning.search(evaluator, tuning.SearchConfig(candidates=3, rounds=1, seed=3), state)
+    finally:
+        evaluator.score = real
+    assert trials[0].kind == "standard" and sum(t.kind == "random" for t in trials) == 3
+    assert trials[best].score["bytes"] <= trials[0].score["bytes"]
+    assert best == 0 or tuning.feasible(trials[best], ref)
+
+
+def test_tune_tables_and_transcode_commands(tmp_path, capsys, corpus_available) -> None:
+    photos = [str(p) for p in clothing_photos()[:8]]
+    listing = tmp_path / "photos.txt"
+    listing.write_text("\n".join(photos) + "\n")
+    out = tmp_path / "mine.tables.json"
+    assert cli(["tune-tables", f"@{listing}", "--out", str(out), "--candidates", "2", "--rounds", "0",
+                "--no-progress", "--workers", "2"]) == 0
+    record = json.loads(out.read_text())
+    assert record["calibration"]["photos"] == 4 and record["validation"]["chosen"]["photos"] == 4
+    assert [d["quality"] for d in record["validation"]["standard"]] == list(tuning.STANDARD_QUALITIES)
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    QuantTables.from_dict(record["tables"])
+    assert "bytes" in capsys.readouterr().out
+
+    dest = tmp_path / "out"
+    assert cli(["transcode", *photos[:3], "--out", str(dest), "--tables", str(out), "--no-progress"]) == 0
+    for p in photos[:3]:
+        new = (dest / p.rsplit("/", 1)[1]).read_bytes()
+        np.testing.assert_array_equal(edge_dct.read_header(new).quant_tables[0], record["tables"]["luma"])
+    assert cli(["transcode", photos[0], "--out", str(dest), "--quality", "30", "--tables", str(out)]) == 2
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8junk")
+    assert cli(["transcode", str(bad), "--out", str(dest), "--quality", "30"]) == 1
+    assert not (dest / "bad.jpg").exists()  # nothing half-written
+    assert "bad.jpg: error" in capsys.readouterr().err
