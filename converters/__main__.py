@@ -46,10 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered models")
     ls.add_argument("--profile", action="store_true", help="also build each model and print params and MACs")
 
-    ex = sub.add_parser("export", help="export a registry model to a .tflite bundle and print its report")
-    ex.add_argument("model", help="registry name (see `list`)")
-    ex.add_argument("out", type=Path, help="output .tflite path")
-    ex.add_argument("--quantize", choices=("fp32", "fp16", "int8"), default="int8")
+    ex = sub.add_parser("export", help="export a registry model to a .tflite (or .onnx) bundle and print its report")
+    ex.add_argument("model", help="registry name (see `list`); with --format onnx also `default` (the embedded "
+                                  "default model) or a .tflite bundle rebuilt from its metadata")
+    ex.add_argument("out", type=Path, help="output .tflite (or .onnx) path")
+    ex.add_argument("--format", choices=("tflite", "onnx"), default="tflite",
+                    help="bundle format (onnx: NHWC float32 I/O, dynamic batch; converters/README.md)")
+    ex.add_argument("--quantize", choices=("fp32", "fp16", "int8"), default=None,
+                    help="precision (default: int8 for tflite, fp32 for onnx; onnx int8 is QDQ with float I/O)")
     ex.add_argument(
         "--set",
         dest="overrides",
@@ -78,6 +82,38 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _export_onnx(args: argparse.Namespace) -> Any:
+    """``export --format onnx``: a registry model, or the model of a bundle (``default``: the
+    embedded default model, calibrated like its recipe for int8)."""
+    from .data.photos import photo_set
+    from .ship.onnx_export import export_onnx, model_from_bundle
+
+    quantize = args.quantize or "fp32"
+    calibration = photo_set(args.calibration, args.count) if args.calibration else None
+    if args.model != "default" and not args.model.endswith(".tflite"):
+        try:
+            return export_onnx(args.model, args.out, quantize=quantize, calibration=calibration,
+                               overrides=dict(args.overrides))
+        except (KeyError, ValueError) as e:
+            raise SystemExit(f"error: {e.args[0] if e.args else e}") from None
+    from .train.default_model import DefaultModelConfig
+
+    recipe = DefaultModelConfig()
+    model, meta = model_from_bundle(recipe.out if args.model == "default" else Path(args.model))
+    if quantize == "int8" and calibration is None and args.model == "default":
+        import random
+
+        from .data.splits import jpegs
+
+        # the recipe's calibration photos (build_default_model: Random(0).sample of Imagenette train/)
+        train = jpegs(recipe.data / "imagenette", "train")
+        if not train:
+            raise SystemExit(f"error: no Imagenette photos under {recipe.data}: "
+                             "run scripts/get_data.sh or pass --calibration")
+        calibration = random.Random(0).sample(train, min(recipe.calibration, len(train)))
+    return export_onnx(model, args.out, quantize=quantize, calibration=calibration, metadata=meta)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -98,13 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prof = converters.profile(name)
                 line += f"  [{prof.params / 1e6:.2f} M params, {prof.macs / 1e9:.3f} GMACs]"
             print(line)
+    elif args.command == "export" and args.format == "onnx":
+        print(_export_onnx(args))
     elif args.command == "export":
         from .data.photos import photo_set
 
+        if args.model == "default" or args.model.endswith(".tflite"):
+            raise SystemExit("error: a bundle's model is rebuilt for --format onnx only; the TFLite "
+                             "default model is `python -m converters default-model`")
         report = converters.export(
             args.model,
             args.out,
-            quantize=args.quantize,
+            quantize=args.quantize or "int8",
             calibration=photo_set(args.calibration, args.count) if args.calibration else None,
             evaluation=photo_set(args.evaluation, args.count, seed=1) if args.evaluation else None,
             overrides=dict(args.overrides),

@@ -32,11 +32,13 @@ from typing import Callable
 
 import numpy as np
 
+from edge_dct.batching import pipelined
 from edge_dct.bundle import read_metadata
 from edge_dct.classifier import Classifier
 from edge_dct.errors import EdgeDctError
 from edge_dct.jpeg import read_header
 from edge_dct.native_log import set_verbose
+from edge_dct.onnx_bundle import is_onnx, read_onnx_metadata
 from edge_dct.options import BaseOptions, ClassifierOptions
 from edge_dct.paths import expand_paths, work_dir
 from edge_dct.runtime import open_interpreter
@@ -146,10 +148,11 @@ def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class RgbPipeline:
     """Decode (DCT-scaled) -> resize -> crop -> quantize -> LiteRT, the RGB baseline."""
 
-    def __init__(self, model: Path, threads: int):
+    def __init__(self, model: Path, threads: int, accelerator: str = "cpu"):
         content = model.read_bytes()
+        self.onnx = is_onnx(content)
         try:
-            meta = read_metadata(content, str(model))
+            meta = (read_onnx_metadata if self.onnx else read_metadata)(content, str(model))
         except EdgeDctError as e:
             raise SystemExit(f"error: {e}") from e
         if meta.get("layout") != "rgb":
@@ -158,11 +161,19 @@ class RgbPipeline:
         self.std = np.asarray(meta["normalize"]["std"], np.float32)
         self.crop = 8 * meta["grid"][0]
         self.shorter = meta["resize"]["size"]
+        self.decoder_name, self.decode = _decoder()
+        if self.onnx:  # the same ONNX Runtime provider as the DCT bundle's
+            from edge_dct.onnx_runtime import session
+
+            self.session, self.accelerator = session(content, str(model), accelerator, threads)
+            self.name = self.session.get_inputs()[0].name
+            self.dtype, self.scale, self.zero = np.dtype(np.float32), 0.0, 0
+            return
+        self.accelerator = "cpu"
         self.interp, self.runner = open_interpreter(content, threads)
         (self.name, d), = self.runner.get_input_details().items()
         self.dtype = np.dtype(d["dtype"])
         self.scale, self.zero = d["quantization"]
-        self.decoder_name, self.decode = _decoder()
 
     def preprocess(self, data: bytes) -> np.ndarray:
         info = read_header(data)
@@ -180,6 +191,9 @@ class RgbPipeline:
         return x[None]
 
     def infer(self, x: np.ndarray) -> np.ndarray:
+        """Logits of a batch ``x`` (N, H, W, 3) (N > 1 for ONNX bundles only)."""
+        if self.onnx:
+            return self.session.run(None, {self.name: x})[0]
         return next(iter(self.runner(**{self.name: x}).values()))
 
 
@@ -225,6 +239,46 @@ def run(paths: list[Path], model: str | None, rgb_model: Path, threads: int, rep
             "medians_ms": med, "rows": rows}
 
 
+def throughput(paths: list[Path], model: str | None, rgb_model: Path, threads: int | None,
+               accelerator: str, batch_size: int, workers: int, images: int) -> dict:
+    """Images/s of one-by-one classification and of throughput mode, DCT and RGB pipelines on
+    the same backend and accelerator, over ``images`` photos (``paths`` repeated).
+
+    Returns:
+        ``{"dct": {"single": ips, "batched": ips}, "rgb": {...}, ...}``; the RGB pipeline's
+        ``batched`` is None when its bundle has a fixed batch (LiteRT).
+    """
+    datas = [p.read_bytes() for p in paths]
+    datas = (datas * (images // len(datas) + 1))[:images]
+    clf = Classifier(ClassifierOptions(base_options=BaseOptions(
+        model=model, num_threads=threads, accelerator=accelerator), max_results=1))
+    rgb = RgbPipeline(rgb_model, threads or os.cpu_count() or 1, accelerator)
+
+    def rate(fn: Callable[[], object]) -> float:
+        fn()  # warm-up
+        start = time.perf_counter()
+        fn()
+        return len(datas) / (time.perf_counter() - start)
+
+    def rgb_fill(buf: dict, row: int, data: bytes):
+        buf[rgb.name][row] = rgb.preprocess(data)[0]
+
+    shape = {rgb.name: (rgb.crop, rgb.crop, 3)}
+    out = {
+        "images": len(datas), "batch_size": batch_size, "workers": workers,
+        "dct": {"accelerator": clf.accelerator,
+                "single": rate(lambda: [clf.classify(d) for d in datas]),
+                "batched": rate(lambda: clf.classify_batch(datas, batch_size=batch_size, workers=workers))
+                if hasattr(clf._runner, "run_batch") else None},
+        "rgb": {"accelerator": rgb.accelerator,
+                "single": rate(lambda: [rgb.infer(rgb.preprocess(d)) for d in datas]),
+                "batched": rate(lambda: pipelined(datas, rgb_fill, lambda t: rgb.infer(t[rgb.name]), shape,
+                                                  batch_size, workers)) if rgb.onnx else None},
+    }
+    clf.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-dct bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="JPEG files or directories")
@@ -236,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per file (default 5)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--verbose", action="store_true", help="also show LiteRT's native log lines")
+    parser.add_argument("--throughput", action="store_true",
+                        help="images/s, one by one and in throughput mode (ONNX bundles: --batch-size)")
+    parser.add_argument("--batch-size", type=int, default=16, help="throughput mode batch (default 16)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="prepare/decode threads")
+    parser.add_argument("--accelerator", default="cpu", help="both pipelines' accelerator (default cpu)")
+    parser.add_argument("--images", type=int, default=256, help="images per throughput run (default 256)")
     args = parser.parse_args(argv)
     if args.verbose:
         set_verbose(True)
@@ -245,6 +305,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.rgb_model is not None and not args.rgb_model.is_file():
         parser.error(f"RGB model not found: {args.rgb_model}")
     rgb_model = args.rgb_model or ensure_rgb_model(default_rgb_model())
+    if args.throughput:
+        r = throughput(paths, args.model, rgb_model, args.threads[0] if args.threads != [1] else None,
+                       args.accelerator, args.batch_size, args.workers, args.images)
+        for kind in ("dct", "rgb"):
+            t = r[kind]
+            batched = f"{t['batched']:7.1f} images/s (batch {args.batch_size})" if t["batched"] else "n/a (fixed batch)"
+            print(f"{kind.upper()} pipeline on {t['accelerator']}: one by one {t['single']:7.1f} images/s, "
+                  f"throughput mode {batched}")
+        best = {k: max(v for v in (r[k]["single"], r[k]["batched"]) if v) for k in ("dct", "rgb")}
+        print(f"DCT / RGB (best of each): {best['dct'] / best['rgb']:.2f}x; {r['images']} images, "
+              f"{args.workers} workers")
+        if args.json:
+            args.json.write_text(json.dumps(r, indent=1))
+        return 0
     results = []
     for t in args.threads:
         r = run(paths, args.model, rgb_model, t, args.repeat)

@@ -1,8 +1,10 @@
-"""Model bundles: one .tflite file carrying its InputSpec and labels.
+"""Model bundles: one .tflite (or .onnx) file carrying its InputSpec and labels.
 
 The converter (``converters/``) writes InputSpec v1 + ``labels`` as JSON into a TFLite
 metadata buffer named ``edge_dct``; the C core locates it (``edct_find_metadata``, shared
 with the Android bridge), ``read_metadata`` decodes it and ``ModelBundle.load`` validates it.
+ONNX bundles carry the same JSON in their ``metadata_props`` (:mod:`edge_dct.onnx_bundle`) and
+run on ONNX Runtime (:mod:`edge_dct.onnx_runtime`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from edge_dct.errors import (  # ModelError: re-exported (its old home)
     ModelError,
     read_file,
 )
+from edge_dct.onnx_bundle import is_onnx, read_onnx_metadata
 from edge_dct.spec import InputSpec, InvalidSpecError
 
 METADATA_NAME: str = _jpeg.METADATA_NAME
@@ -36,15 +39,17 @@ class ModelBundle:
 
     Attributes:
         name: The file path, or ``<bytes>``.
-        content: The .tflite bytes.
+        content: The .tflite (or .onnx) bytes.
         spec: The InputSpec (labels included).
         metadata: The whole JSON object (spec fields plus any extra keys).
+        format: ``"tflite"`` (LiteRT) or ``"onnx"`` (ONNX Runtime).
     """
 
     name: str
     content: bytes = field(repr=False)
     spec: InputSpec
     metadata: dict[str, Any] = field(repr=False)
+    format: str = "tflite"
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -60,7 +65,8 @@ class ModelBundle:
                 with labels.
         """
         content, name = _read(model)
-        meta = read_metadata(content, name)
+        fmt = "onnx" if is_onnx(content) else "tflite"
+        meta = read_onnx_metadata(content, name) if fmt == "onnx" else read_metadata(content, name)
         if meta.get("layout") in ("rgb", "ycbcr"):
             raise ModelError(f"a pixel-input bundle (layout {meta['layout']!r}); edge_dct runs "
                              "DCT-input models (layout 'split' or 'merged')", name)
@@ -70,7 +76,7 @@ class ModelBundle:
             raise ModelError(f"bad InputSpec in metadata: {e.reason}", name) from e
         if not spec.labels:
             raise ModelError("metadata has no labels", name)
-        return cls(name, bytes(content), spec, meta)
+        return cls(name, bytes(content), spec, meta, fmt)
 
 
 def read_metadata(content: bytes, name: str) -> dict[str, Any]:

@@ -13,15 +13,19 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from edge_dct.batching import pipelined
 from edge_dct.bundle import DEFAULT_MODEL, ModelSource
+from edge_dct.errors import EdgeDctError, InvalidArgumentError
 from edge_dct.jpeg import Source, load_source
 from edge_dct.options import BaseOptions, ClassifierOptions, flat_options
+from edge_dct.prepare import prepare
 from edge_dct.runtime import Runner
 from edge_dct.task import BundleTask, Timing
 
@@ -87,6 +91,11 @@ class Classifier(BundleTask):
         data, name = load_source(src)
         tensors, prep_ms = self._tensors(data, name)
         logits, infer_ms = self._infer(self._runner.run, tensors)
+        return self._result(logits, name, Timing(prep_ms, infer_ms), options, allowed)
+
+    def _result(self, logits: np.ndarray, name: str, timing: Timing, options: ClassifierOptions,
+                allowed: np.ndarray) -> ClassificationResult:
+        """The categories the options keep from one image's (num_classes,) logits."""
         z = logits.astype(np.float64)
         scores = np.exp(z - z.max())
         scores /= scores.sum()
@@ -96,7 +105,7 @@ class Classifier(BundleTask):
             idx = idx[:options.max_results]
         labels = self.labels
         cats = [Category(int(i), labels[i], float(scores[i])) for i in idx]
-        return ClassificationResult(cats, Timing(prep_ms, infer_ms), name)
+        return ClassificationResult(cats, timing, name)
 
     def classify(self, src: Source) -> ClassificationResult:
         """Classifies one JPEG (path, bytes or binary file object).
@@ -107,20 +116,68 @@ class Classifier(BundleTask):
         return self._classify(src, self.options, self._allowed)
 
     def classify_batch(self, srcs: Iterable[Source], *, workers: int | None = None,
-                       return_exceptions: bool = False) -> list:
+                       return_exceptions: bool = False, batch_size: int = 1) -> list:
         """Classifies many JPEGs, keeping input order.
 
         Decoding runs on ``workers`` threads (default: CPU count) and overlaps inference.
+        With ``batch_size`` > 1 (throughput mode, bundles with a dynamic batch: ONNX), the
+        workers prepare each batch into one of two preallocated input buffers while the
+        network runs the previous batch; a result's ``timing`` then holds its own prepare time
+        and its batch's inference time divided by the batch's size.
 
         Args:
             srcs: Paths, bytes or file objects.
             workers: Decoding threads.
             return_exceptions: Put a failed image's EdgeDctError in its slot instead of raising.
+            batch_size: Images per network call.
 
         Returns:
             One ClassificationResult (or exception) per source, in order.
+
+        Raises:
+            InvalidArgumentError: ``batch_size`` < 1, or > 1 with a fixed-batch (LiteRT) bundle.
         """
-        return self._map(self.classify, srcs, workers, return_exceptions)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be an integer >= 1, not {batch_size!r}")
+        if batch_size == 1:
+            return self._map(self.classify, srcs, workers, return_exceptions)
+        if not hasattr(self._runner, "run_batch"):
+            raise InvalidArgumentError(f"batch_size={batch_size} needs a bundle with a dynamic batch "
+                                       "(an ONNX bundle); LiteRT bundles run one image per call")
+        return self._batched(list(srcs), workers or os.cpu_count() or 1, return_exceptions, batch_size)
+
+    def _batched(self, items: list, workers: int, return_exceptions: bool, batch_size: int) -> list:
+        spec = self.spec
+
+        def fill(buf: dict, row: int, src: Source):
+            try:
+                data, name = load_source(src)
+                start = time.perf_counter()
+                prepare(data, spec, out={n: a[row:row + 1] for n, a in buf.items()}, name=name)
+                return name, (time.perf_counter() - start) * 1e3
+            except EdgeDctError as e:
+                return e
+
+        batch_ms: list[float] = []
+
+        def infer(tensors: dict) -> np.ndarray:
+            logits, ms = self._infer(self._runner.run_batch, tensors)
+            batch_ms.append(ms / len(next(iter(tensors.values()))))
+            return logits
+
+        results = []
+        for i, (got, logits) in enumerate(pipelined(items, fill, infer,
+                                                    {t.name: t.shape[1:] for t in spec.tensors},
+                                                    batch_size, workers)):
+            if isinstance(got, EdgeDctError):
+                if not return_exceptions:
+                    raise got
+                results.append(got)
+                continue
+            name, prep_ms = got
+            results.append(self._result(logits, name, Timing(prep_ms, batch_ms[i // batch_size]),
+                                        self.options, self._allowed))
+        return results
 
 
 def _allowed(labels: Sequence[str], options: ClassifierOptions) -> np.ndarray:

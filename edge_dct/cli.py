@@ -134,11 +134,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str]] = []
     srcs = [sys.stdin.buffer.read() if f == "-" else f for f in files]
     names = ["<stdin>" if f == "-" else f for f in files]
-    chunk = max(1, args.workers * 4)
+    chunk = max(1, args.workers * 4, args.batch_size * 4)
     with clf:
         for start in range(0, len(srcs), chunk):
-            batch = clf.classify_batch(srcs[start:start + chunk], workers=args.workers,
-                                       return_exceptions=True)
+            try:
+                batch = clf.classify_batch(srcs[start:start + chunk], workers=args.workers,
+                                           return_exceptions=True, batch_size=args.batch_size)
+            except EdgeDctError as e:  # an option the bundle cannot honour (batch size)
+                print(f"error: {e}", file=sys.stderr)
+                return 2
             for name, res in zip(names[start:start + chunk], batch):
                 if isinstance(res, Exception):
                     failures.append((name, str(res)))
@@ -498,11 +502,15 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("classify", parents=[common],
                         help="classify JPEG files, directories or stdin ('-')")
     cl.add_argument("paths", nargs="+", help="JPEG files, directories (recursive) or - for stdin")
-    cl.add_argument("--model", help="edge_dct .tflite bundle (default: the embedded model)")
+    cl.add_argument("--model", help="edge_dct .tflite or .onnx bundle (default: the embedded model)")
     cl.add_argument("--top-k", type=int, default=5, help="categories per image (default 5)")
     cl.add_argument("--threshold", type=float, default=0.0, help="minimum score (default 0)")
     cl.add_argument("--threads", type=int, default=None, help="LiteRT CPU threads")
-    cl.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu", "edgetpu", "auto"])
+    cl.add_argument("--accelerator", default="cpu",
+                    choices=["cpu", "gpu", "edgetpu", "cuda", "tensorrt", "auto"],
+                    help="gpu/edgetpu: LiteRT bundles; cuda/tensorrt: .onnx bundles (ONNX Runtime)")
+    cl.add_argument("--batch-size", type=int, default=1,
+                    help="images per network call (throughput mode, .onnx bundles; default 1)")
     cl.add_argument("--delegate", help="delegate library (GPU delegate .so, libedgetpu.so.1)")
     cl.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="decoding threads (default: CPU count)")

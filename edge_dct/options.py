@@ -13,7 +13,9 @@ from typing import Sequence
 from edge_dct.bundle import ModelSource
 from edge_dct.errors import InvalidArgumentError
 
-ACCELERATORS = ("cpu", "gpu", "edgetpu", "auto")
+ACCELERATORS = ("cpu", "gpu", "edgetpu", "cuda", "tensorrt", "auto")
+"""``gpu``/``edgetpu``: LiteRT bundles; ``cuda``/``tensorrt``: ONNX bundles (ONNX Runtime);
+``cpu`` and ``auto`` both."""
 
 
 @dataclass
@@ -21,9 +23,11 @@ class BaseOptions:
     """The model and the runtime settings of a Classifier.
 
     Attributes:
-        model: Path or bytes of an edge_dct ``.tflite`` bundle; None = the embedded default.
-        accelerator: ``"cpu"`` (XNNPACK), ``"gpu"``, ``"edgetpu"`` or ``"auto"``.
-        num_threads: LiteRT CPU threads (None: LiteRT's default).
+        model: Path or bytes of an edge_dct ``.tflite`` (LiteRT) or ``.onnx`` (ONNX Runtime)
+            bundle; None = the embedded default.
+        accelerator: ``"cpu"`` (XNNPACK / ONNX Runtime's CPU provider), ``"gpu"`` or
+            ``"edgetpu"`` (LiteRT), ``"cuda"`` or ``"tensorrt"`` (ONNX Runtime), or ``"auto"``.
+        num_threads: CPU threads (None: the runtime's default).
         delegate_path: A delegate library (GPU delegate ``.so`` or Edge TPU library).
 
     Raises:

@@ -181,6 +181,11 @@ class Runner:
                  signature: str | None = None):
         if accelerator not in ACCELERATORS:
             raise InvalidArgumentError(f"accelerator must be one of {ACCELERATORS}, not {accelerator!r}")
+        if accelerator in ("cuda", "tensorrt"):
+            raise AcceleratorUnavailableError(
+                f"{accelerator}: runs ONNX bundles (ONNX Runtime); LiteRT bundles run on cpu, gpu "
+                "or edgetpu (export one with python -m converters export MODEL OUT.onnx --format onnx)",
+                bundle.name)
         self.bundle = bundle
         self.signature = signature
         self.backend, _ = _backend()

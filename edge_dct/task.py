@@ -55,6 +55,8 @@ class BundleTask:
     def __init__(self, base: BaseOptions, signature: str | None = None,
                  runner: Callable[..., Runner] = Runner):
         self.bundle = ModelBundle.load(base.model)
+        if self.bundle.format == "onnx":
+            from edge_dct.onnx_runtime import OnnxRunner as runner  # onnxruntime only when used
         self._runner = runner(self.bundle, num_threads=base.num_threads,
                               accelerator=base.accelerator, delegate_path=base.delegate_path,
                               signature=signature)

@@ -17,16 +17,22 @@ def add_stream_arguments(parser: argparse.ArgumentParser, source: str) -> None:
                         help=f"read a recorded MJPEG stream instead of {source} (- for stdin)")
     parser.add_argument("--boundary", help="multipart boundary of the recording (default: find "
                         "frames by their JPEG markers, which also skips multipart headers)")
-    parser.add_argument("--model", help="an edge_dct .tflite bundle (default: the embedded model)")
+    parser.add_argument("--model", help="an edge_dct .tflite or .onnx bundle (default: the embedded model)")
+    parser.add_argument("--accelerator", default="cpu",
+                        choices=["cpu", "gpu", "edgetpu", "cuda", "tensorrt", "auto"],
+                        help="cpu (default); gpu/edgetpu for .tflite bundles, cuda/tensorrt for .onnx "
+                             "bundles on ONNX Runtime (auto: the best available)")
 
 
-def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: int = 0) -> int:
+def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: int = 0,
+                    accelerator: str = "cpu") -> int:
     """Classifies JPEG frames straight from their bytes, one line per frame.
 
     Args:
         frames: Compressed JPEG frames (never decoded to pixels here).
         model: An edge_dct bundle; None for the embedded default model.
         limit: Stop after this many frames (0: run until the source ends or Ctrl-C).
+        accelerator: Where the network runs (see ``edge_dct.BaseOptions``).
 
     Returns:
         Exit status: 1 if any frame failed to classify, else 0.
@@ -34,9 +40,15 @@ def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: in
     if limit > 0:
         frames = itertools.islice(frames, limit)
     failed = 0
-    options = edge_dct.ClassifierOptions(base_options=edge_dct.BaseOptions(model=model),
-                                         max_results=1)
-    with edge_dct.Classifier(options) as classifier:
+    try:
+        options = edge_dct.ClassifierOptions(
+            base_options=edge_dct.BaseOptions(model=model, accelerator=accelerator), max_results=1)
+        classifier = edge_dct.Classifier(options)
+    except edge_dct.EdgeDctError as e:  # the model, the accelerator or the runtime
+        print(f"error: {e}")
+        return 2
+    print(f"network on {classifier.accelerator} ({classifier.bundle.format})", flush=True)
+    with classifier:
         try:
             for i, jpeg in enumerate(frames, 1):
                 start = time.perf_counter()

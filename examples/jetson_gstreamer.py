@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = args.pipeline or (CSI_PIPELINE if args.csi else USB_PIPELINE).format(
             device=args.device, sensor=args.sensor, width=width, height=height, fps=args.fps)
         frames = camera_frames(pipeline, args.backend)
-    return classify_frames(frames, args.model, args.frames)
+    return classify_frames(frames, args.model, args.frames, args.accelerator)
 
 
 if __name__ == "__main__":
