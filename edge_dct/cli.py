@@ -30,9 +30,24 @@ _COMPONENT_NAMES = {
 }
 
 
+def _listed(paths: list[str]) -> list[str]:
+    """JPEG files of ``paths``; ``@list.txt`` names a file listing one path per line."""
+    out: list[str] = []
+    for p in paths:
+        if p.startswith("@"):
+            try:
+                out += [line.strip() for line in Path(p[1:]).read_text().splitlines() if line.strip()]
+            except OSError as e:
+                raise SystemExit(f"error: cannot read the photo list {p[1:]}: {e.strerror or e}") from e
+        else:
+            out.append(p)
+    return list(expand_paths(out))
+
+
 def _jpeg_files(paths: list[str]) -> list[str]:
-    """The JPEG files named by ``paths`` (directories expanded); says so on stderr when none."""
-    files = list(expand_paths(paths))
+    """The JPEG files named by ``paths`` (directories expanded, ``@list.txt`` read); says so
+    on stderr when none."""
+    files = _listed(paths)
     if not files:
         print("error: no JPEG files found", file=sys.stderr)
     return files
@@ -287,17 +302,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listed(paths: list[str]) -> list[str]:
-    """JPEG files of ``paths``; ``@list.txt`` names a file listing one path per line."""
-    out: list[str] = []
-    for p in paths:
-        if p.startswith("@"):
-            out += [line.strip() for line in Path(p[1:]).read_text().splitlines() if line.strip()]
-        else:
-            out.append(p)
-    return list(expand_paths(out))
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` through a temporary file: a failure leaves no partial file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -327,9 +331,8 @@ def cmd_transcode(args: argparse.Namespace) -> int:
     except EdgeDctError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    files = _listed(args.paths)
+    files = _jpeg_files(args.paths)
     if not files:
-        print("error: no JPEG files found", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -201,7 +201,7 @@ def tables_for_photo(src: Source, model: ModelSource | None = None,
     """
     bundle = ModelBundle.load(model)
     if tables is None:
-        tables = tables_for_model(None if model is None else model)
+        tables = tables_for_model(model)
     data, _ = load_source(src)
     return fitted(tables, frequencies_read(data, bundle.spec), own_steps(data))
 

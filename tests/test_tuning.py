@@ -161,3 +161,5 @@ def test_tune_tables_and_transcode_commands(tmp_path, capsys, corpus_available) 
     assert cli(["transcode", str(bad), "--out", str(dest), "--quality", "30"]) == 1
     assert not (dest / "bad.jpg").exists()  # nothing half-written
     assert "bad.jpg: error" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="cannot read the photo list"):
+        cli(["transcode", f"@{tmp_path / 'missing.txt'}", "--out", str(dest), "--quality", "30"])

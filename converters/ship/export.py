@@ -285,8 +285,27 @@ def compare(model: keras.Model, tflite: bytes, samples: Iterable[Sample]) -> dic
     }
 
 
-def _is_photo_list(source: Any) -> bool:
+def is_photo_list(source: Any) -> bool:
+    """Whether a calibration/evaluation argument is a list of photo paths (not samples)."""
     return isinstance(source, (list, tuple)) and bool(source) and isinstance(source[0], (str, Path))
+
+
+def resolve_model(model_or_name: keras.Model | str, overrides: dict[str, Any] | None = None,
+                  registered: bool = True) -> keras.Model:
+    """The model to export: built from a registry name (with ``overrides``), or a built model,
+    whose name must be registered when ``registered`` (its InputSpec comes from the registry)."""
+    if isinstance(model_or_name, str):
+        return build(model_or_name, **(overrides or {}))
+    if registered and model_or_name.name not in list_models():
+        raise ValueError(f"model name {model_or_name.name!r} is not registered; its InputSpec is unknown")
+    return model_or_name
+
+
+def default_labels(config: Any, num_classes: int) -> list[str]:
+    """ImageNet-1k names for 1000-class ImageNet models, else ``class_0 ...``."""
+    if config.labels == "imagenet-1k" and num_classes == 1000:
+        return list(imagenet_labels())
+    return [f"class_{i}" for i in range(num_classes)]
 
 
 def export(
@@ -323,25 +342,17 @@ def export(
     Returns:
         :class:`ExportReport` (also printable).
     """
-    if isinstance(model_or_name, str):
-        config = get_config(model_or_name)
-        model = build(model_or_name, **(overrides or {}))
-    else:
-        model = model_or_name
-        if model.name not in list_models():
-            raise ValueError(f"model name {model.name!r} is not registered; its InputSpec is unknown")
-        config = get_config(model.name)
+    model = resolve_model(model_or_name, overrides)
+    config = get_config(model.name)
     spec = model_spec(model, config.input_spec)
     num_classes = int(model.outputs[0].shape[-1])
     if labels is None:
-        labels = list(imagenet_labels()) if config.labels == "imagenet-1k" and num_classes == 1000 else [
-            f"class_{i}" for i in range(num_classes)
-        ]
+        labels = default_labels(config, num_classes)
     if len(labels) != num_classes:
         raise ValueError(f"{len(labels)} labels for {num_classes} outputs")
     shapes = input_shapes(model)
     calibration, evaluation = (
-        (lambda paths=src: spec_samples(paths, shapes, spec)) if _is_photo_list(src) else src
+        (lambda paths=src: spec_samples(paths, shapes, spec)) if is_photo_list(src) else src
         for src in (calibration, evaluation))
     if calibration is None or evaluation is None:
         default_cal, default_eval = default_samples(shapes, spec)

@@ -43,10 +43,9 @@ import numpy as np
 from edge_dct.onnx_bundle import METADATA_KEY
 from edge_dct.onnx_bundle import read_onnx_metadata as sdk_read_onnx_metadata
 
-from ..zoo.imagenet import imagenet_labels
 from ..zoo.registry import accepted_overrides, build, get_config, list_models
 from .calibration import SampleSource, default_samples, iterate, spec_samples
-from .export import QUANTIZATIONS, input_shapes, model_spec
+from .export import QUANTIZATIONS, default_labels, input_shapes, is_photo_list, model_spec, resolve_model
 from .metadata import read_metadata
 
 """``metadata_props`` key of the bundle's JSON (same name as the TFLite metadata buffer)."""
@@ -297,10 +296,6 @@ def model_from_bundle(bundle: str | Path) -> tuple[keras.Model, dict[str, Any]]:
     return build(name, **overrides), meta
 
 
-def _is_photo_list(source: Any) -> bool:
-    return isinstance(source, (list, tuple)) and bool(source) and isinstance(source[0], (str, Path))
-
-
 def export_onnx(
     model_or_name: keras.Model | str,
     out_path: str | Path,
@@ -333,20 +328,12 @@ def export_onnx(
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
     start = time.perf_counter()
-    if isinstance(model_or_name, str):
-        model = build(model_or_name, **(overrides or {}))
-    else:
-        model = model_or_name
-        if metadata is None and model.name not in list_models():
-            raise ValueError(f"model name {model.name!r} is not registered; its InputSpec is unknown")
+    model = resolve_model(model_or_name, overrides, registered=metadata is None)
     num_classes = int(model.outputs[0].shape[-1])
     if metadata is None:
         config = get_config(model.name)
         spec = model_spec(model, config.input_spec)
-        if labels is None:
-            labels = list(imagenet_labels()) if config.labels == "imagenet-1k" and num_classes == 1000 else [
-                f"class_{i}" for i in range(num_classes)]
-        metadata = {**spec, "labels": labels}
+        metadata = {**spec, "labels": labels if labels is not None else default_labels(config, num_classes)}
     elif labels is not None:
         metadata = {**metadata, "labels": labels}
     if len(metadata["labels"]) != num_classes:
@@ -362,7 +349,7 @@ def export_onnx(
     else:
         shapes = input_shapes(model)
         spec = {k: v for k, v in metadata.items() if k in SPEC_FIELDS}  # provenance keys are no InputSpec
-        if _is_photo_list(calibration):
+        if is_photo_list(calibration):
             calibration = spec_samples(calibration, shapes, spec)
         elif calibration is None:
             calibration = default_samples(shapes, spec)[0]
