@@ -3,6 +3,8 @@
 libjpeg-turbo is found with pkg-config (Debian/Ubuntu/Raspberry Pi OS:
 ``apt-get install libjpeg62-turbo-dev pkg-config``; on Ubuntu the package is
 ``libjpeg-turbo8-dev``).  Set EDGE_DCT_SANITIZE=1 to build with ASan+UBSan.
+EDGE_DCT_NO_EXT=1 builds the pure-Python part only: scripts/wheels/build.sh compiles the
+extension itself (zig cc, static libjpeg-turbo) and adds it to that wheel per target.
 """
 
 import os
@@ -59,4 +61,4 @@ def extensions():
                      compiler_directives={"embedsignature": True})
 
 
-setup(ext_modules=extensions())
+setup(ext_modules=[] if os.environ.get("EDGE_DCT_NO_EXT") else extensions())

@@ -53,7 +53,7 @@ static const uint8_t natural_order[64] = {
     30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
 
 /* Figure F.12: the s-bit value v as a signed coefficient (s >= 1). */
-static inline int extend(int v, int s) { return v < (1 << (s - 1)) ? v - (1 << s) + 1 : v; }
+EDCT_HOT int extend(int v, int s) { return v < (1 << (s - 1)) ? v - (1 << s) + 1 : v; }
 
 /* ---- tables ----------------------------------------------------------------- */
 
@@ -130,14 +130,14 @@ typedef struct bitreader {
   int stopped;       /* p is at a marker (or the end): only zero bits follow */
 } bitreader;
 
-static inline uint64_t load_be64(const uint8_t *p) {
+EDCT_HOT uint64_t load_be64(const uint8_t *p) {
   return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
          (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
          (uint64_t)p[6] << 8 | (uint64_t)p[7];
 }
 
 /* Whether any byte of w is 0xFF (a zero byte of ~w). */
-static inline int has_ff(uint64_t w) {
+EDCT_HOT int has_ff(uint64_t w) {
   uint64_t v = ~w;
   return ((v - 0x0101010101010101u) & ~v & 0x8080808080808080u) != 0;
 }
@@ -162,7 +162,7 @@ static bitreader refill_bytes(bitreader br) {
  * fast case loads 8 bytes and keeps the whole ones (Giesen's branchless
  * refill); the bits of the next, partly loaded byte are its own, so loading
  * it again later changes nothing. */
-static inline void refill(bitreader *br) {
+EDCT_HOT void refill(bitreader *br) {
   if (br->end - br->p >= 8) {
     uint64_t w = load_be64(br->p);
     if (!has_ff(w)) {
@@ -175,11 +175,11 @@ static inline void refill(bitreader *br) {
   *br = refill_bytes(*br);
 }
 
-static inline uint32_t peek(const bitreader *br) {
+EDCT_HOT uint32_t peek(const bitreader *br) {
   return (uint32_t)(br->buf >> (64 - LOOKUP_BITS));
 }
 
-static inline void consume(bitreader *br, uint32_t n) {
+EDCT_HOT void consume(bitreader *br, uint32_t n) {
   br->buf <<= n;
   br->nbits -= (int)n;
 }
@@ -197,13 +197,13 @@ static int long_code(const edct_huff_table *t, uint64_t buf) {
 /* A decoded symbol: run << 16 | (uint16_t)value, or BAD_CODE. */
 #define BAD_CODE 0xFFFFFFFFu
 
-static inline uint32_t pack(int run, int value) { return (uint32_t)run << 16 | (uint16_t)value; }
+EDCT_HOT uint32_t pack(int run, int value) { return (uint32_t)run << 16 | (uint16_t)value; }
 
 /* The symbol whose lookup entry e is not RESOLVED, with its extra bits (DC:
  * run 0; AC end of block / ZRL: run RUN_EOB / 15, value 0).  The hot loops
  * only guarantee LOOKUP_BITS valid bits; a code and its extra bits take up
  * to 31, so this tops the buffer up first. */
-static inline uint32_t decode_slow(bitreader *br, const edct_huff_table *t, uint32_t e,
+EDCT_HOT uint32_t decode_slow(bitreader *br, const edct_huff_table *t, uint32_t e,
                                    int is_dc) {
   if (br->nbits < 31) refill(br);
   int r, s;
@@ -230,11 +230,11 @@ static inline uint32_t decode_slow(bitreader *br, const edct_huff_table *t, uint
 /* What happens to a block's AC coefficients. */
 enum { AC_DEQUANTIZE, AC_STORE, AC_SKIP };
 
-static inline int16_t saturate16(int32_t v) {
+EDCT_HOT int16_t saturate16(int32_t v) {
   return (int16_t)(v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v);
 }
 
-static inline void zero_block(int16_t *dst) {
+EDCT_HOT void zero_block(int16_t *dst) {
 #if defined(__SSE2__)
   for (int i = 0; i < 64; i += 8) _mm_storeu_si128((__m128i *)(dst + i), _mm_setzero_si128());
 #elif defined(__ARM_NEON)
@@ -247,7 +247,7 @@ static inline void zero_block(int16_t *dst) {
 /* The DC difference of one block, or BAD_CODE.  Refills unconditionally:
  * 56+ bits cover most blocks whole, and a refill at every block start is one
  * branch the CPU predicts, unlike "is the buffer low" tests between symbols. */
-static inline uint32_t decode_dc(bitreader *br, const edct_huff_table *t) {
+EDCT_HOT uint32_t decode_dc(bitreader *br, const edct_huff_table *t) {
   refill(br);
   uint32_t e = t->lookup[peek(br)];
   if (e & RESOLVED) {
@@ -264,7 +264,7 @@ static inline uint32_t decode_dc(bitreader *br, const edct_huff_table *t) {
  * (AC_SKIP).  mode is a constant at every call, so each becomes its own loop.
  * Returns 0 on an anomaly.
  */
-static inline int decode_ac(bitreader *br, const edct_huff_table *t, int16_t *dst,
+EDCT_HOT int decode_ac(bitreader *br, const edct_huff_table *t, int16_t *dst,
                             const uint16_t *quant, int mode) {
   for (int k = 1; k < 64; k++) {
     if (br->nbits < LOOKUP_BITS) refill(br);
@@ -350,7 +350,7 @@ static int restart(bitreader *br, int n) {
 
 /* Decodes one block into dst (AC_SKIP: its DC term only) with the running
  * DC *pred; 0 on an anomaly. */
-static inline int decode_block(bitreader *br, const edct_scan_comp *sc, int32_t *pred,
+EDCT_HOT int decode_block(bitreader *br, const edct_scan_comp *sc, int32_t *pred,
                                int16_t *dst, int mode) {
   if (mode != AC_SKIP) zero_block(dst);
   uint32_t diff = decode_dc(br, sc->dc);
@@ -370,7 +370,7 @@ static inline int decode_block(bitreader *br, const edct_scan_comp *sc, int32_t 
  * thus becomes one specialised loop per sink. */
 enum { SINK_DEQUANTIZE, SINK_STORE, SINK_CONSUMER };
 
-static inline int decode_mcus(const edct_scan *s, mcu_block *blocks, int nblocks, int sink) {
+EDCT_HOT int decode_mcus(const edct_scan *s, mcu_block *blocks, int nblocks, int sink) {
   int16_t scratch[64] = {0}; /* MCU padding blocks, and every block for a consumer */
   int32_t pred[EDCT_MAX_COMPONENTS] = {0};
   bitreader br = {0, 0, s->data, s->end, 0};

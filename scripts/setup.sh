@@ -12,6 +12,7 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v gcc >/dev/null || need_apt+=(gcc)
 if [ "${1:-}" = "--test" ]; then
   command -v jpegtran >/dev/null || need_apt+=(libjpeg-turbo-progs)  # lossless-rotation oracle
+  command -v nasm >/dev/null || need_apt+=(nasm)  # libjpeg-turbo x86 SIMD in the wheel test
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
