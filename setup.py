@@ -7,6 +7,7 @@ EDGE_DCT_NO_EXT=1 builds the pure-Python part only: scripts/wheels/build.sh comp
 extension itself (zig cc, static libjpeg-turbo) and adds it to that wheel per target.
 """
 
+import glob
 import os
 import shlex
 import shutil
@@ -48,9 +49,8 @@ def extensions():
         link_args += san
     ext = Extension(
         "edge_dct._jpeg",
-        sources=["cython_ext/_jpeg.pyx", "cython_ext/edct_decode.c", "cython_ext/edct_huffman.c",
-                 "cython_ext/edct_exif.c", "cython_ext/edct_prepare.c", "cython_ext/edct_bundle.c",
-                 "cython_ext/edct_encode.c"],
+        # the C core is every cython_ext/edct_*.c (scripts/wheels/build.sh compiles the same set)
+        sources=["cython_ext/_jpeg.pyx"] + sorted(glob.glob("cython_ext/edct_*.c")),
         include_dirs=["cython_ext", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         libraries=["m"],

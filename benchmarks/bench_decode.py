@@ -47,6 +47,7 @@ import simplejpeg  # noqa: E402
 
 import edge_dct  # noqa: E402
 from edge_dct import _jpeg  # noqa: E402 - its entropy-path counters say which decoder ran
+from edge_dct.bench import cpu_model  # noqa: E402
 
 try:
     from jpeg2dct.numpy import loads as jpeg2dct_loads  # PyPI "jpeg2dct-numpy"
@@ -345,11 +346,7 @@ def _embedded_libjpeg_turbo(paths: list[Path]) -> str:
 
 def machine_info() -> dict[str, str]:
     """CPU, load, library versions: what a reader needs to judge the numbers."""
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                    if ln.startswith("model name")), cpu)
+    cpu = cpu_model()
     cv2_jpeg = next((ln.split(":", 1)[1].strip() for ln in cv2.getBuildInformation().splitlines()
                      if ln.strip().startswith("JPEG:")), "unknown")
     j2d_libs = []

@@ -21,7 +21,6 @@ import glob
 import io
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -31,20 +30,11 @@ import simplejpeg
 from PIL import Image
 
 import edge_dct
+from edge_dct.bench import cpu_model
 from edge_dct.tables import standard_tables, tables_for_photo
 
 LARGE = Path(os.environ.get("EDGE_DCT_WORK", Path.home() / "edge_dct_work")) / "photos" / "large"
 _SIMPLEJPEG_SS = {"444": "444", "422": "422", "420": "420", "440": "440"}
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def contenders(data: bytes, info: edge_dct.JpegInfo, quality: int, for_model: bool,

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 import edge_dct
+from edge_dct.bench import cpu_model
 from edge_dct.bundle import read_metadata
 from edge_dct.datasets import load_dataset, split_dataset, subsample
 from edge_dct.embedder import l2_normalized, quantize_embedding
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
     index = {label: i for i, label in enumerate(ds.labels)}
     report = {"data": a.data, "photos": len(ds.examples), "classes": len(ds.labels),
               "splits": {k: len(v) for k, v in splits.items()}, "views": len(views),
-              "cpu": _cpu(), "runs": a.repeat, "workers": a.workers}
+              "cpu": f"{cpu_model()}, {os.cpu_count()} CPUs", "runs": a.repeat, "workers": a.workers}
     print(f"{a.data}: {len(ds.examples)} photos, {len(ds.labels)} classes, "
           f"splits {report['splits']}, {len(views)} views; {report['cpu']}", flush=True)
 
@@ -212,16 +213,6 @@ def main(argv=None) -> int:
     if a.json:
         a.json.write_text(json.dumps(report, indent=1))
     return 0
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":

@@ -355,9 +355,10 @@ def encode(const uint8_t[:, :, ::1] pixels not None, int quality, tables, str su
 
 def transcode(const uint8_t[::1] data not None, str name, int quality, tables, bint optimize,
               bint progressive, int restart_interval, bint keep_markers, bint strict,
-              uint64_t max_pixels, int max_scans):
+              uint64_t max_pixels, int max_scans, bint builtin=True):
     """Requantizes a JPEG's coefficients to new tables (quality 0 and tables None: the file's
-    own) and re-codes them.
+    own) and re-codes them (builtin=False: through libjpeg only, never the fused built-in
+    decoder + writer).
 
     Returns:
         (jpeg_bytes, num_warnings, first_warning).
@@ -372,6 +373,8 @@ def transcode(const uint8_t[::1] data not None, str name, int quality, tables, b
     cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, strict,
                                                keep_markers)
     try:
+        if not builtin:
+            edct.edct__disable_builtin(dec)
         with nogil:
             status = edct.edct_transcode(dec, &o, &buf, &size, &err)
         count_path(dec)

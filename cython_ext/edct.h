@@ -306,6 +306,11 @@ int edct_encode(const uint8_t *pixels, int width, int height, int components, si
  * file's own tables give the same coefficients), and entropy-coded by libjpeg-turbo
  * (jpeg_write_coefficients) with the same geometry; APPn / COM markers are copied when the
  * decoder saved them (edct_options.keep_markers) and opts->keep_markers is set.
+ * Sequential, non-optimized output of a file the built-in Huffman decoder reads (one
+ * sequential scan, YCbCr or grayscale) takes a fused path instead: each block is decoded,
+ * requantized and Huffman-coded at once (edct_huffenc.c), with no whole-image buffer, writing
+ * the very bytes libjpeg's path writes.  A component kept as it is (unchanged table) must fit
+ * baseline coding (DC -1024..1023, |AC| <= 1023), else EDCT_ERR_UNSUPPORTED.
  * Output and errors as edct_encode; uses up the decoder like edct_decode.
  */
 int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t **out,

@@ -360,12 +360,6 @@ static void consume_block(j_decompress_ptr cinfo, jpeg_component_info *comp, JCO
     fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
 }
 
-/* Natural index of each zigzag position (libjpeg's coef_bits are zigzag). */
-static const uint8_t natural_of_zigzag[64] = {
-    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
-    41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
-    30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
-
 static int frequency_limit(const edct_consumer *cs, int ci) {
   int f = ci < EDCT_MAX_COMPONENTS ? cs->frequencies[ci] : 0;
   return f >= 1 && f <= 8 ? f : 8;
@@ -382,7 +376,7 @@ static int needed_complete(const struct jpeg_decompress_struct *c, const edct_co
   for (int ci = 0; ci < c->num_components; ci++) {
     int f = frequency_limit(cs, ci);
     for (int z = 0; z < 64; z++) {
-      int n = natural_of_zigzag[z];
+      int n = edct__natural_order[z]; /* libjpeg's coef_bits are zigzag */
       if (n / 8 < f && n % 8 < f && c->coef_bits[ci][z] != 0) return 0;
     }
   }
@@ -616,6 +610,27 @@ int edct_decode(edct_decoder *d, const edct_consumer *consumer, edct_error *err)
 int edct__decode_rerunnable(edct_decoder *d, const edct_consumer *consumer, edct_error *err) {
   return decode(d, consumer, 1, NULL, err);
 }
+
+int edct__decode_builtin_only(edct_decoder *d, const edct_consumer *consumer, int last) {
+  if (d == NULL || consumer == NULL || consumer->block == NULL || d->decoded ||
+      d->builtin_disabled || !builtin_applies(d))
+    return 0;
+  edct_huff_table *tables = malloc(2 * NUM_HUFF_TBLS * sizeof *tables);
+  edct_scan scan;
+  int result = EDCT_SCAN_ANOMALY;
+  if (tables != NULL && describe_scan(d, consumer, NULL, tables, &scan)) {
+    scan.zigzag = 1;
+    result = edct__huff_decode_scan(&scan);
+  }
+  free(tables);
+  if (result != EDCT_SCAN_DONE) return 0; /* nothing of libjpeg's state has moved */
+  if (!last) return 1;
+  d->decoded = 1;
+  d->path = EDCT__PATH_BUILTIN;
+  return 1;
+}
+
+void *edct__header_cinfo(edct_decoder *d) { return &d->cinfo; }
 
 /* ---- whole-image coefficients (transcoding) ---------------------------------- */
 

@@ -25,6 +25,10 @@
 #include <emmintrin.h>
 #endif
 
+/* libjpeg's Huffman table builder of Annex K.2 (declared in jchuff.h, which is not installed;
+ * a global function of libjpeg-turbo's library, static or shared, and of IJG's since 6b). */
+EXTERN(void) jpeg_gen_optimal_table(j_compress_ptr cinfo, JHUFF_TBL *htbl, long freq[]);
+
 #define INITIAL_OUTPUT 65536
 
 /* ---- growable output buffer (a libjpeg destination manager) ------------------ */
@@ -287,18 +291,42 @@ static void requantize_block(JCOEF *blk, const float *q_old, const float *step, 
 #endif
 }
 
+/* A component kept as it is must fit baseline Huffman coding (DC in -1024..1023, |AC| <= 1023:
+ * libjpeg-turbo's encoder does not check, and writes a broken stream).  A decoder accepts
+ * more: the symbols of a corrupt or hand-made file can carry up to 15 bits. */
+static void check_range(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_ptr arr,
+                        const jpeg_component_info *comp) {
+  for (JDIMENSION by = 0; by < comp->height_in_blocks; by++) {
+    JBLOCKARRAY row = (*src->mem->access_virt_barray)((j_common_ptr)src, arr, by, 1, FALSE);
+    for (JDIMENSION bx = 0; bx < comp->width_in_blocks; bx++) {
+      const JCOEF *blk = row[0][bx];
+      int bad = blk[0] < -1024 || blk[0] > 1023;
+      for (int k = 1; k < 64; k++) bad |= blk[k] < -1023 || blk[k] > 1023;
+      if (bad)
+        edct__raise(dec, EDCT_ERR_UNSUPPORTED,
+                    "component %d, block (%u, %u): a coefficient outside baseline JPEG's range "
+                    "cannot be re-coded as it is (give new tables or a quality)",
+                    comp->component_index, (unsigned)by, (unsigned)bx);
+    }
+  }
+}
+
 /* c' = round(c * q_old / q_new) of one component, halves away from zero, clamped to what
  * baseline Huffman coding can carry (|AC| <= 1023, DC in -1024..1023; every coefficient of
- * an 8-bit image fits).  Components whose table is unchanged are not touched.
+ * an 8-bit image fits).  Components whose table is unchanged are not touched, only checked
+ * (check_range).
  *
  * Single precision, eight terms at a time with SSE2: |c * q_old| < 2^24 is exact in a float,
  * and multiplying by 1 / q_new with the margin of HALF_UP gives exactly the integer formula
  * (|c q_old| + q_new / 2) / q_new wherever the clamp does not apply (tests/test_codec.py checks
  * it against that formula). */
-static void requantize(j_decompress_ptr src, jvirt_barray_ptr arr, const jpeg_component_info *comp,
-                       const UINT16 *q_new) {
+static void requantize(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_ptr arr,
+                       const jpeg_component_info *comp, const UINT16 *q_new) {
   const JQUANT_TBL *old = comp->quant_table; /* latched when its first scan began */
-  if (old == NULL || memcmp(old->quantval, q_new, sizeof old->quantval) == 0) return;
+  if (old == NULL || memcmp(old->quantval, q_new, sizeof old->quantval) == 0) {
+    check_range(dec, src, arr, comp);
+    return;
+  }
   float q_old[64], step[64], limit_pos[64], limit_neg[64];
   for (int k = 0; k < 64; k++) {
     q_old[k] = (float)old->quantval[k];
@@ -341,12 +369,10 @@ static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef
   compressor_start(t->k);
   j_compress_ptr c = &t->k->cinfo;
   jpeg_copy_critical_parameters(src, c);
-  if (o->use_tables || o->quality) {
-    set_tables(c, o, 0);
-    for (int ci = 0; ci < c->num_components; ci++)
-      requantize(src, arrays[ci], &src->comp_info[ci],
-                 c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval);
-  }
+  if (o->use_tables || o->quality) set_tables(c, o, 0);
+  for (int ci = 0; ci < c->num_components; ci++)
+    requantize(dec, src, arrays[ci], &src->comp_info[ci],
+               c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval);
   set_coding(c, o);
   jpeg_write_coefficients(c, arrays);
   if (o->keep_markers)
@@ -356,6 +382,108 @@ static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef
   compressor_take(t->k, &t->out, &t->out_size);
   compressor_free(t->k);
   t->k = NULL;
+}
+
+/* ---- the fused path: the built-in decoder feeding the built-in writer --------------------- */
+
+/* Sequential output (optimized Huffman tables or not) of a baseline file the built-in Huffman decoder reads
+ * (4:2:0 YCbCr photos, MJPEG frames...): each block is requantized and coded as it is
+ * decoded, with the compressor libjpeg's path would set up (tables, JFIF fields, Huffman
+ * tables) and the same bytes as that path writes (tests/test_codec.py compares them).  No
+ * whole-image coefficient buffer: one pass over the input, two for optimized tables (the
+ * first tallies the symbols). */
+
+typedef struct fused_ctx {
+  edct__writer *w;
+  int requantize[MAX_COMPONENTS];
+  float q_old[MAX_COMPONENTS][64], step[MAX_COMPONENTS][64];
+  float lim_pos[64], lim_neg[64];
+} fused_ctx;
+
+static int fused_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
+                       const uint16_t *quant) {
+  (void)quant; /* the component's table, captured in ctx beforehand */
+  fused_ctx *f = ctx;
+  if (!f->requantize[comp]) return edct__writer_block(f->w, comp, by, bx, coef) != 0;
+  JCOEF blk[64];
+  memcpy(blk, coef, sizeof blk);
+  requantize_block(blk, f->q_old[comp], f->step[comp], f->lim_pos, f->lim_neg);
+  return edct__writer_block(f->w, comp, by, bx, (const int16_t *)blk) != 0;
+}
+
+/* Replaces c's Huffman tables by the optimal ones for the counts a counting writer made
+ * (libjpeg's finish_pass_gather: each table the components use, once). */
+static void optimal_tables(j_compress_ptr c, edct__writer *w) {
+  int done = 0;
+  for (int ci = 0; ci < c->num_components; ci++) {
+    int dc = c->comp_info[ci].dc_tbl_no, ac = c->comp_info[ci].ac_tbl_no;
+    if (!(done & 1 << dc)) jpeg_gen_optimal_table(c, c->dc_huff_tbl_ptrs[dc], edct__writer_counts(w, 0, dc));
+    if (!(done & 1 << (NUM_HUFF_TBLS + ac)))
+      jpeg_gen_optimal_table(c, c->ac_huff_tbl_ptrs[ac], edct__writer_counts(w, 1, ac));
+    done |= 1 << dc | 1 << (NUM_HUFF_TBLS + ac);
+  }
+}
+
+/* The fused transcode; returns 1 with the result (status, and the output on EDCT_OK) or 0
+ * when it does not apply, the decoder untouched (the libjpeg path then runs). */
+static int fused_transcode(edct_decoder *dec, const edct_encode_options *o, uint8_t **out,
+                           size_t *out_size, int *status, edct_error *err) {
+  j_decompress_ptr src = edct__header_cinfo(dec);
+  if (o->progressive) return 0;
+  if (!((src->jpeg_color_space == JCS_YCbCr && src->num_components == 3) ||
+        (src->jpeg_color_space == JCS_GRAYSCALE && src->num_components == 1)) ||
+      src->comps_in_scan != src->num_components)
+    return 0;
+  for (int ci = 0; ci < src->num_components; ci++)
+    if (src->cur_comp_info[ci] != &src->comp_info[ci]) return 0; /* scan order != frame order */
+  compressor *k = compressor_new(err, edct__input_size(dec));
+  fused_ctx *f = calloc(1, sizeof *f);
+  volatile int taken = 0; /* read after a longjmp */
+  if (k == NULL || f == NULL) goto done;
+  if (setjmp(k->jump)) goto done; /* the compressor refused: libjpeg's path reports it */
+  compressor_start(k);
+  j_compress_ptr c = &k->cinfo;
+  jpeg_copy_critical_parameters(src, c);
+  if (o->use_tables || o->quality) set_tables(c, o, 0);
+  set_coding(c, o);
+  for (int k2 = 0; k2 < 64; k2++) {
+    f->lim_pos[k2] = 1023.0f;
+    f->lim_neg[k2] = k2 == 0 ? 1024.0f : 1023.0f;
+  }
+  for (int ci = 0; ci < src->num_components; ci++) {
+    const JQUANT_TBL *old = src->quant_tbl_ptrs[src->comp_info[ci].quant_tbl_no];
+    const UINT16 *q_new = c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval;
+    if (old == NULL) goto done;
+    f->requantize[ci] = memcmp(old->quantval, q_new, sizeof old->quantval) != 0;
+    for (int z = 0; z < 64; z++) { /* zigzag order, as the blocks come */
+      f->q_old[ci][z] = (float)old->quantval[edct__natural_order[z]];
+      f->step[ci][z] = 1.0f / (float)q_new[edct__natural_order[z]];
+    }
+  }
+  edct_consumer consumer = {f, fused_block, NULL, {0}};
+  if (o->optimize) { /* a first pass tallies the symbols, as libjpeg's gathering pass does */
+    f->w = edct__writer_new(c, 0, 1);
+    if (f->w == NULL || !edct__decode_builtin_only(dec, &consumer, 0) ||
+        edct__writer_finish(f->w, NULL, NULL) != EDCT_OK)
+      goto done;
+    optimal_tables(c, f->w); /* may longjmp: done, the decoder still fresh */
+    edct__writer_free(f->w);
+  }
+  f->w = edct__writer_new(c, edct__input_size(dec), 0);
+  if (f->w == NULL) goto done;
+  if (o->keep_markers)
+    for (jpeg_saved_marker_ptr m = src->marker_list; m != NULL; m = m->next)
+      if (!written_by_libjpeg(c, m) && edct__writer_marker(f->w, m->marker, m->data, m->data_length))
+        goto done;
+  if (!edct__decode_builtin_only(dec, &consumer, 1)) goto done;
+  taken = 1; /* the decoder is used up: what follows is the result */
+  *status = edct__writer_finish(f->w, out, out_size);
+  if (*status != EDCT_OK) edct__failf(err, *status, -1, "JPEG writer: out of memory");
+done:
+  if (f != NULL) edct__writer_free(f->w);
+  free(f);
+  compressor_free(k);
+  return taken;
 }
 
 int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t **out,
@@ -368,6 +496,8 @@ int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t *
   if (dec == NULL) return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no decoder");
   int status = edct_check_encode_options(opts, err);
   if (status != EDCT_OK) return status;
+  if (fused_transcode(dec, opts, out, out_size, &status, err)) return status;
+  edct__clear_error(err);
   transcode_ctx t = {opts, edct__input_size(dec), NULL, NULL, 0};
   status = edct__with_coefficients(dec, transcode_coefficients, &t, err);
   if (status != EDCT_OK) return status;

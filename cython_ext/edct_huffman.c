@@ -45,9 +45,8 @@
 #define RUN_EOB 80 /* > 63 + 15: no coefficient run reaches it */
 #define LEN_MASK 0x3Fu
 
-/* Natural (row-major) index of each zigzag position (a file-local copy: a
- * shared global would cost a GOT load in the hot loop of a shared library). */
-static const uint8_t natural_order[64] = {
+/* Natural (row-major) index of each zigzag position (edct_internal.h). */
+const uint8_t edct__natural_order[64] = {
     0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
     41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
     30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
@@ -228,7 +227,7 @@ EDCT_HOT uint32_t decode_slow(bitreader *br, const edct_huff_table *t, uint32_t 
 /* ---- blocks ------------------------------------------------------------------------ */
 
 /* What happens to a block's AC coefficients. */
-enum { AC_DEQUANTIZE, AC_STORE, AC_SKIP };
+enum { AC_DEQUANTIZE, AC_STORE, AC_STORE_ZIGZAG, AC_SKIP };
 
 EDCT_HOT int16_t saturate16(int32_t v) {
   return (int16_t)(v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v);
@@ -282,10 +281,12 @@ EDCT_HOT int decode_ac(bitreader *br, const edct_huff_table *t, int16_t *dst,
     }
     if (k > 63) return k > 63 + 15; /* end of block, or a run past the block */
     if (mode == AC_DEQUANTIZE) {
-      int z = natural_order[k];
+      int z = edct__natural_order[k];
       dst[z] = saturate16((int32_t)value * quant[z]);
     } else if (mode == AC_STORE) {
-      dst[natural_order[k]] = (int16_t)value;
+      dst[edct__natural_order[k]] = (int16_t)value;
+    } else if (mode == AC_STORE_ZIGZAG) {
+      dst[k] = (int16_t)value;
     }
   }
   return 1;
@@ -299,7 +300,7 @@ EDCT_HOT int decode_ac(bitreader *br, const edct_huff_table *t, int16_t *dst,
 typedef struct mcu_block {
   const edct_scan_comp *sc;
   int c, dy, dx;
-  int mode;          /* consumer: AC_STORE, or AC_SKIP for DC-only components */
+  int mode;          /* consumer: AC_STORE (AC_STORE_ZIGZAG), or AC_SKIP for DC-only components */
   int by, bx;
   int16_t *row;      /* planes: block row by of the plane, NULL in the MCU padding */
 } mcu_block;
@@ -310,7 +311,9 @@ static int list_mcu_blocks(const edct_scan *s, mcu_block *blocks) {
     const edct_scan_comp *sc = &s->comp[c];
     for (int dy = 0; dy < sc->mcu_h; dy++)
       for (int dx = 0; dx < sc->mcu_w; dx++)
-        blocks[n++] = (mcu_block){sc, c, dy, dx, sc->dc_only ? AC_SKIP : AC_STORE, 0, 0, NULL};
+        blocks[n++] = (mcu_block){sc, c, dy, dx,
+                                  sc->dc_only ? AC_SKIP : s->zigzag ? AC_STORE_ZIGZAG : AC_STORE,
+                                  0, 0, NULL};
   }
   return n;
 }
@@ -362,6 +365,7 @@ EDCT_HOT int decode_block(bitreader *br, const edct_scan_comp *sc, int32_t *pred
   switch (mode) {
     case AC_DEQUANTIZE: return decode_ac(br, sc->ac, dst, sc->quant, AC_DEQUANTIZE);
     case AC_STORE: return decode_ac(br, sc->ac, dst, sc->quant, AC_STORE);
+    case AC_STORE_ZIGZAG: return decode_ac(br, sc->ac, dst, sc->quant, AC_STORE_ZIGZAG);
     default: return decode_ac(br, sc->ac, dst, sc->quant, AC_SKIP);
   }
 }

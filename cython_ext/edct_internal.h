@@ -6,6 +6,20 @@
 
 #include "edct.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
+/* Symbols shared by the core's files only: hidden, so that a shared library reaches them
+ * without a GOT load (they are read in hot loops). */
+#if defined(__GNUC__)
+#define EDCT_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define EDCT_INTERNAL
+#endif
+
+/* Natural (row-major) index of each zigzag position (defined in edct_huffman.c). */
+extern EDCT_INTERNAL const uint8_t edct__natural_order[64];
+
 /* Resets err to "no error" (status 0, code and offset -1). */
 void edct__clear_error(edct_error *err);
 
@@ -41,6 +55,22 @@ int edct__decode_rerunnable(edct_decoder *dec, const edct_consumer *consumer, ed
  */
 typedef void (*edct__coef_fn)(edct_decoder *dec, void *cinfo, void *coef, void *ctx);
 int edct__with_coefficients(edct_decoder *dec, edct__coef_fn fn, void *ctx, edct_error *err);
+
+/*
+ * The built-in Huffman decoder alone, for consumers that need blocks in the scan's own order:
+ * every block of the file's one sequential scan goes to consumer->block in MCU order (scan
+ * components in turn, MCU padding left out; coefficients quantized, in zigzag order, the
+ * order of the stream, unlike every other consumer's natural order).  Returns
+ * 1 when the scan was decoded to its end and, with `last` set, the decoder is used up (last 0:
+ * a first pass, the decoder may be decoded again by any entry point); 0 when the file is outside
+ * the built-in decoder's scope (edct__disable_builtin included), it met anything libjpeg might
+ * treat differently, or the consumer returned nonzero: the decoder is then as it was and any
+ * entry point may still decode it (the consumer must forget what it was handed).
+ */
+int edct__decode_builtin_only(edct_decoder *dec, const edct_consumer *consumer, int last);
+
+/* The decoder's libjpeg object (a struct jpeg_decompress_struct *), its header read. */
+void *edct__header_cinfo(edct_decoder *dec);
 
 /* Size of the decoder's input in bytes. */
 size_t edct__input_size(const edct_decoder *dec);
@@ -112,6 +142,7 @@ typedef struct edct_scan {
   int16_t *const *planes;
   int dequantize;
   const edct_consumer *consumer;
+  int zigzag; /* the consumer gets coefficients in zigzag order, not natural */
 } edct_scan;
 
 typedef enum edct_scan_result {
@@ -122,5 +153,36 @@ typedef enum edct_scan_result {
 
 /* Decodes the scan; an edct_scan_result. */
 int edct__huff_decode_scan(const edct_scan *scan);
+
+/* ---- built-in baseline writer (edct_huffenc.c) ------------------------------ */
+
+/*
+ * Writes the sequential baseline JPEG that libjpeg-turbo's jpeg_write_coefficients would write
+ * for a compressor set up for it (cinfo: a struct jpeg_compress_struct * after
+ * jpeg_copy_critical_parameters and the table and coding settings, never started; Huffman
+ * tables as given, no optimization, 8-bit quantization tables, no Adobe marker): SOI and JFIF
+ * APP0, the markers added, DQT, SOF0, DHT, DRI, SOS, the blocks, EOI.  MCU padding blocks are
+ * made as libjpeg makes them (the DC of the block before, no AC).  Every failure is sticky and
+ * makes the calls that follow return nonzero: EDCT_ERR_NOMEM, or EDCT_ERR_UNSUPPORTED for what
+ * the writer cannot code (a coefficient outside baseline's range, a block out of order).
+ */
+typedef struct edct__writer edct__writer;
+
+/* A writer with the stream's start (SOI, JFIF) written; NULL when memory ran out or cinfo is
+ * outside the writer's scope (checked: components, sampling, tables).  counting: a first
+ * pass for optimized Huffman tables instead, which writes nothing and tallies each table's
+ * symbols as libjpeg's gathering pass does (edct__writer_counts; finish hands out nothing). */
+edct__writer *edct__writer_new(const void *cinfo, size_t initial_capacity, int counting);
+/* A counting writer's tally of DC or AC table `slot`: 257 entries, as
+ * jpeg_gen_optimal_table takes them (which overwrites them). */
+long *edct__writer_counts(edct__writer *w, int is_ac, int slot);
+/* An APPn / COM marker segment, before the first block. */
+int edct__writer_marker(edct__writer *w, int marker, const uint8_t *data, unsigned length);
+/* Component comp's block (by, bx): quantized coefficients, zigzag order.  Blocks come in MCU
+ * order, padding left out; the first one writes the frame and scan headers. */
+int edct__writer_block(edct__writer *w, int comp, int by, int bx, const int16_t *coef);
+/* Ends the stream (the MCU padding left, EOI) and hands its bytes to the caller (free()). */
+int edct__writer_finish(edct__writer *w, uint8_t **out, size_t *size);
+void edct__writer_free(edct__writer *w);
 
 #endif /* EDCT_INTERNAL_H */

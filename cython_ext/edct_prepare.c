@@ -203,9 +203,9 @@ static int setup_axis(axis *a, int blocks, int samples, double unit, int extent,
   /* needed samples, one sample of margin for the resampling filters */
   double s0 = w0 / unit + a->pad - 1.0, s1 = (w0 + wlen) / unit + a->pad + 1.0;
   int first = (int)floor(s0 / 8.0), end = (int)ceil(s1 / 8.0);
-  a->first = first < 0 ? 0 : first > blocks ? blocks : first;
+  /* at least one block, inside the image, even for a window beyond its edges */
+  a->first = first < 0 ? 0 : first > blocks - 1 ? blocks - 1 : first;
   a->end = end > blocks ? blocks : end < a->first + 1 ? a->first + 1 : end;
-  if (a->end > blocks) { a->end = blocks; a->first = blocks - 1; }
   double need = 8.0 * unit * out_pixels / wlen; /* k so that k/(8 unit) >= out/wlen */
   /* DC alone (k = 1) lets libjpeg skip every AC store, so accept enlarging the
    * block-mean image by up to DC_ONLY_SLACK rather than reading AC terms. */

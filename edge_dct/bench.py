@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import json
 import os
+import platform
 import shlex
 import statistics
 import subprocess
@@ -48,6 +49,19 @@ RGB_MODEL = "efficientnet_lite0_rgb"
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 """The checkout edge_dct runs from; ``converters/`` is there when installed in place."""
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for benchmark reports; else what ``platform``
+    knows (processor or machine)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def default_rgb_model() -> Path:

@@ -14,7 +14,9 @@
  * message, offset, warnings and, on success, every output value.
  * edct_exif_orientation also runs on the raw input.  edct_transcode re-codes the input
  * (the file's own tables, a quality, or tables made of input bytes) and what it writes must
- * decode strictly, with the very same coefficients for the file's own tables;
+ * decode strictly, with the very same coefficients for the file's own tables, and a re-code
+ * that took the fused path (built-in decoder into the built-in writer) must be byte for byte
+ * what libjpeg's path writes;
  * edct_prepare_frequencies must stay in range; edct_encode compresses pixels made of
  * input bytes.  Contract violations
  * call abort() so that libFuzzer records them as crashes.
@@ -316,10 +318,22 @@ static void run_transcode(const uint8_t *data, size_t size, uint8_t selector) {
   size_t n = 1;
   status = edct_transcode(dec, &eo, &out, &n, &err);
   check_status(status);
+  int path = edct__entropy_path(dec);
   edct_close(dec);
   if (status != EDCT_OK) {
     if (out != NULL || n != 0) violation("failed transcode left output");
     return;
+  }
+  if (path == EDCT__PATH_BUILTIN) { /* the fused path: the very bytes libjpeg's path writes */
+    edct_decoder *lib = edct_open(data, size, &opts, &err);
+    if (lib == NULL) violation("reopen failed");
+    edct__disable_builtin(lib);
+    uint8_t *ref = NULL;
+    size_t m = 0;
+    if (edct_transcode(lib, &eo, &ref, &m, &err) != EDCT_OK) violation("only the fused transcode succeeded");
+    if (m != n || memcmp(ref, out, n) != 0) violation("fused transcode differs from libjpeg's");
+    edct_free(ref);
+    edct_close(lib);
   }
   edct_info written;
   check_output(out, n, info.width, info.height, &written);

@@ -148,6 +148,92 @@ def test_requantization_is_exact_for_any_steps(seed: int, corpus_available) -> N
         np.testing.assert_array_equal(b, requantized(a, src.quant_tables[ci], t.luma if ci == 0 else t.chroma))
 
 
+def fused_and_libjpeg(data: bytes, **kw) -> tuple[bytes, bytes, list[str]]:
+    """transcode's bytes by its default route and through libjpeg alone, and which entropy
+    decoder the default route used."""
+    from edge_dct import _jpeg
+
+    args = dict(quality=0, tables=None, optimize=False, progressive=False, restart_interval=0,
+                keep_markers=True, strict=True, max_pixels=0, max_scans=0)
+    args.update(kw)
+    tables = args["tables"]
+    if tables is not None:  # the (2, 64) uint16 array edge_dct.transcode hands on
+        tables = np.stack([np.asarray(tables.luma, np.uint16).reshape(64),
+                           np.asarray(tables.chroma, np.uint16).reshape(64)])
+    call = [data, "<bytes>", args["quality"], tables, args["optimize"], args["progressive"],
+            args["restart_interval"], args["keep_markers"], args["strict"], args["max_pixels"],
+            args["max_scans"]]
+    before = _jpeg.entropy_path_counts()
+    fused = _jpeg.transcode(*call, True)[0]
+    after = _jpeg.entropy_path_counts()
+    libjpeg = _jpeg.transcode(*call, False)[0]
+    return fused, libjpeg, [k for k in after if after[k] != before[k]]
+
+
+@pytest.mark.filterwarnings("ignore::edge_dct.EdgeDctWarning")
+@pytest.mark.parametrize("quality, restart, optimize", [
+    (0, 0, False), (50, 0, False), (90, 3, False), (20, 1, False), (0, 0, True), (75, 2, True)])
+def test_fused_transcode_writes_libjpegs_bytes(quality: int, restart: int, optimize: bool,
+                                               corpus_available) -> None:
+    """Sequential re-codes of files the built-in decoder reads go through the fused path
+    (built-in decoder into the built-in writer, block by block; optimized Huffman tables from a
+    first, counting pass): the very bytes libjpeg-turbo's jpeg_write_coefficients writes,
+    markers, padding blocks and restarts included; every other file takes libjpeg's path."""
+    paths = {"builtin": 0, "libjpeg": 0, "fallback": 0}
+    for path in corpus_jpegs():
+        data = path.read_bytes()
+        try:
+            fused, libjpeg, used = fused_and_libjpeg(data, quality=quality, restart_interval=restart,
+                                                     optimize=optimize)
+        except edge_dct.EdgeDctError:
+            continue
+        assert fused == libjpeg, path
+        for name in used:
+            paths[name] += 1
+    assert paths["builtin"] >= 50, paths
+
+
+def test_fused_transcode_with_tables_grayscale_and_odd_sizes() -> None:
+    """Odd sizes need MCU padding blocks at the right and bottom edges (4:2:0 and 4:2:2 2x2 /
+    2x1 luma MCUs); grayscale has one block per MCU; tables requantize on the way."""
+    t = tuned_like()
+    for (h, w), sampling in [((37, 53), (2, 2)), ((9, 31), (2, 1)), ((8, 8), (1, 1)), ((1, 17), (2, 2))]:
+        data = oracle.encode(synthetic_image(h, w), quality=85, sampling=sampling)
+        fused, libjpeg, used = fused_and_libjpeg(data, tables=t)
+        assert used == ["builtin"] and fused == libjpeg, (h, w, sampling)
+        decodes_everywhere(fused, (h, w))
+    gray = oracle.encode(synthetic_image(23, 41, channels=1), quality=80, sampling=(1, 1))
+    for optimize in (False, True):
+        fused, libjpeg, used = fused_and_libjpeg(gray, quality=30, restart_interval=2, optimize=optimize)
+        assert used == ["builtin"] and fused == libjpeg
+
+
+def crafted_15_bit_ac() -> bytes:
+    """An 8x8 grayscale baseline JPEG whose one block has AC[1] = 32767: its AC table codes
+    symbol 0x0F (a size of 15 bits, which decoders accept) as "00" and EOB as "01"."""
+    dqt = b"\xff\xdb\x00\x43\x00" + bytes([1] * 64)
+    sof = b"\xff\xc0\x00\x0b\x08\x00\x08\x00\x08\x01\x01\x11\x00"
+    dht_dc = b"\xff\xc4\x00\x14\x00" + bytes([0, 1] + [0] * 14) + b"\x00"
+    dht_ac = b"\xff\xc4\x00\x15\x10" + bytes([0, 2] + [0] * 14) + b"\x0f\x00"
+    sos = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    scan = b"\x0f\xff\x00\xef"  # DC "00", AC "00" + 15 one bits, EOB "01", 1-padding
+    return b"\xff\xd8" + dqt + sof + dht_dc + dht_ac + sos + scan + b"\xff\xd9"
+
+
+def test_out_of_range_coefficients_are_refused_not_miscoded() -> None:
+    """A 15-bit AC value cannot be kept as it is (baseline codes 10 bits; libjpeg-turbo's
+    encoder would write a broken stream): both routes refuse, naming the block; new tables
+    clamp it and re-code."""
+    data = crafted_15_bit_ac()
+    assert coefficients(data)[0][0, 0, 1] == 32767
+    for optimize in (False, True):
+        with pytest.raises(edge_dct.UnsupportedJpegError, match=r"block \(0, 0\).*outside baseline"):
+            transcode(data, optimize=optimize)
+    out = transcode(data, quality=50, optimize=False)
+    assert coefficients(out)[0][0, 0, 1] == 1023
+    decodes_everywhere(out, (8, 8))
+
+
 def test_transcode_quality_matches_the_standard_tables(corpus_available) -> None:
     data = clothing_photos()[3].read_bytes()
     a = transcode(data, quality=40)

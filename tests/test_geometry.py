@@ -131,6 +131,20 @@ def test_images_smaller_than_grid(size: tuple[int, int]) -> None:
         assert min(geometry_psnr(data)) >= 28
 
 
+@pytest.mark.parametrize("window", [(10, 4, 157, 126), (-50, -50, 20, 20), (0.5, 0, 300, 2)])
+def test_window_beyond_a_one_block_image(window: tuple[float, float, float, float]) -> None:
+    """A window reaching past every edge of a one-block image still reads that block only
+    (found by the fuzzer: the window's first block column was clamped to one past the last,
+    so the planned plane was empty and resampling read outside it)."""
+    data = oracle.encode(synthetic_image(1, 1), quality=95, sampling=(2, 2))
+    t = prepare(data, SPEC, window=window)
+    whole = prepare(data, SPEC)
+    for name in ("y", "cbcr"):
+        assert np.isfinite(t[name]).all()
+    np.testing.assert_allclose(t["y"][0, ..., 0], whole["y"][0, 0, 0, 0], atol=1e-3)
+    np.testing.assert_allclose(t["y"][0, ..., 1:], 0, atol=1e-3)
+
+
 def test_block_aligned_identity_is_exact_coefficients() -> None:
     """A 224x224 image with size=224 maps onto the grid 1:1: prepare == dequantized DCT."""
     data = oracle.encode(synthetic_image(224, 224), quality=90, sampling=(2, 2))

@@ -15,12 +15,13 @@ import argparse
 import importlib.machinery
 import importlib.util
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 from types import ModuleType
+
+from edge_dct.bench import cpu_model  # also imports edge_dct, whose errors the extensions load
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIRS = [ROOT.parent / "shared" / "corpus" / "photos",
@@ -38,16 +39,6 @@ def load(path: str, alias: str) -> ModuleType:
     return mod
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source")
@@ -55,7 +46,6 @@ def main() -> None:
     ap.add_argument("dirs", nargs="*", type=Path)
     ap.add_argument("--repeat", type=int, default=9)
     args = ap.parse_args()
-    import edge_dct  # noqa: F401 - the extensions import edge_dct.errors while they load
 
     builds = {"source": load(args.source, "source"), "wheel": load(args.wheel, "wheel")}
     files = sorted(p for d in (args.dirs or DEFAULT_DIRS) if d.is_dir()

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "edct.h"
+#include "edct_internal.h"
 
 typedef struct outcome {
   int status;
@@ -87,23 +88,47 @@ static outcome decode(const uint8_t *data, size_t size, int strict, int dequanti
   return out;
 }
 
-/* Re-codes one buffer (lenient, markers kept, standard tables at quality 50) and decodes the
- * result strictly; returns 0 when consistent (a failure must leave no output). */
-static int transcode_check(const char *path, const uint8_t *data, size_t size) {
+/* One transcode of data (lenient, markers kept); builtin 0: libjpeg's path only. */
+static int transcode_once(const uint8_t *data, size_t size, const edct_encode_options *eo,
+                          int builtin, uint8_t **out, size_t *n, int *path) {
   edct_options opts;
   edct_default_options(&opts);
   opts.strict = 0;
   opts.keep_markers = 1;
+  edct_error err;
+  *out = NULL;
+  *n = 0;
+  edct_decoder *dec = edct_open(data, size, &opts, &err);
+  if (dec == NULL) return -1;
+  if (!builtin) edct__disable_builtin(dec);
+  int status = edct_transcode(dec, eo, out, n, &err);
+  *path = edct__entropy_path(dec);
+  edct_close(dec);
+  return status;
+}
+
+/* Re-codes one buffer (standard tables at quality 50, optimized and not) and decodes the result
+ * strictly; the fused path (not optimized) must write what libjpeg's path writes.  Returns 0
+ * when consistent (a failure must leave no output). */
+static int transcode_check(const char *path, const uint8_t *data, size_t size) {
   edct_encode_options eo;
   edct_default_encode_options(&eo);
   eo.quality = 50;
-  edct_error err;
-  edct_decoder *dec = edct_open(data, size, &opts, &err);
-  if (dec == NULL) return 0;
-  uint8_t *out = NULL;
-  size_t n = 0;
-  int status = edct_transcode(dec, &eo, &out, &n, &err);
-  edct_close(dec);
+  eo.optimize = 0;
+  uint8_t *out = NULL, *ref = NULL;
+  size_t n = 0, m = 0;
+  int used = 0, ref_used = 0;
+  int status = transcode_once(data, size, &eo, 1, &out, &n, &used);
+  int ref_status = transcode_once(data, size, &eo, 0, &ref, &m, &ref_used);
+  int bad = status != ref_status || n != m || (n > 0 && memcmp(out, ref, n) != 0);
+  if (bad) fprintf(stderr, "%s: fused transcode (status %d, %zu bytes) != libjpeg's (status %d, %zu bytes)\n",
+                   path, status, n, ref_status, m);
+  edct_free(out);
+  edct_free(ref);
+  if (bad) return 1;
+  eo.optimize = 1;
+  status = transcode_once(data, size, &eo, 1, &out, &n, &used);
+  if (status < 0) return 0;
   if (status != EDCT_OK) return out != NULL ? (fprintf(stderr, "%s: output left\n", path), 1) : 0;
   outcome back = decode(out, n, 1, 1);
   edct_free(out);
