@@ -56,6 +56,7 @@ struct edct__writer {
   int pred[MAX_COMPONENTS];
 
   long mcu, mcus;  /* the MCU the next block belongs to, and how many there are */
+  int mx, my;      /* its column and row */
   int next;        /* its next slot */
   unsigned restarts_to_go;
   int next_restart;
@@ -397,6 +398,17 @@ static void start_mcu(edct__writer *w) {
   w->restarts_to_go--;
 }
 
+/* Moves the cursor to the next block of the MCU, or to the next MCU. */
+static inline void next_slot(edct__writer *w) {
+  if (++w->next < w->nslots) return;
+  w->next = 0;
+  w->mcu++;
+  if (++w->mx == w->mcus_per_row) {
+    w->mx = 0;
+    w->my++;
+  }
+}
+
 /* Codes the MCU padding up to the next block inside the image; 1 if that is (comp, by, bx),
  * 0 at the end of the image (comp < 0) or on a mismatch. */
 static int advance(edct__writer *w, int comp, int by, int bx) {
@@ -404,15 +416,11 @@ static int advance(edct__writer *w, int comp, int by, int bx) {
     if (reserve(w, BLOCK_BYTES)) return 0;
     if (w->next == 0) start_mcu(w);
     const mcu_slot *s = &w->slot[w->next];
-    int my = (int)(w->mcu / w->mcus_per_row), mx = (int)(w->mcu % w->mcus_per_row);
-    int y = my * w->mcu_h[s->comp] + s->dy, x = mx * w->mcu_w[s->comp] + s->dx;
+    int y = w->my * w->mcu_h[s->comp] + s->dy, x = w->mx * w->mcu_w[s->comp] + s->dx;
     if (y < w->height_in_blocks[s->comp] && x < w->width_in_blocks[s->comp])
       return comp == s->comp && by == y && bx == x;
     if (code_padding(w, s->comp)) return 0;
-    if (++w->next == w->nslots) {
-      w->next = 0;
-      w->mcu++;
-    }
+    next_slot(w);
   }
   return 0;
 }
@@ -422,10 +430,7 @@ int edct__writer_block(edct__writer *w, int comp, int by, int bx, const int16_t 
   if (!w->started && !w->counting && write_headers(w)) return w->failed;
   if (!advance(w, comp, by, bx)) return fail(w, EDCT_ERR_UNSUPPORTED);
   if (w->counting ? code_block(w, comp, coef, 1) : code_block(w, comp, coef, 0)) return w->failed;
-  if (++w->next == w->nslots) {
-    w->next = 0;
-    w->mcu++;
-  }
+  next_slot(w);
   return 0;
 }
 
