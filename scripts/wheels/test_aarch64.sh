@@ -14,8 +14,9 @@
 #    2.3.0's XNNPACK on arm64 rounds 41 of the 40x1000 int8 logits (5 photos) one step (0.095)
 #    away from x86_64's (the same on x86 AVX2 and AVX-512 VNNI, and on every emulated arm64 CPU
 #    model), which moves those photos' scores by up to 3.1e-4;
-# 5. the decoder, header and thread tests run on the wheel under qemu (a copy of those tests
-#    outside the source tree, so edge_dct comes from the wheel).
+# 5. the decoder, geometry (prepare), codec (encode/transcode, whose fused writer takes its
+#    portable, non-SSE2 path here), header and thread tests run on the wheel under qemu (a copy
+#    of those tests outside the source tree, so edge_dct comes from the wheel).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -46,7 +47,7 @@ WHL=$OUTDIR/wheel
 rm -rf "$WHL" && mkdir -p "$OUTDIR"
 python3 -m pip install -q --disable-pip-version-check --no-deps --target "$WHL" \
   --only-binary=:all: --implementation cp --python-version 3.11 --platform manylinux_2_28_aarch64 \
-  "$WHEEL" 2> >(grep -v "as the 'root' user" >&2)
+  "$WHEEL" 2> >(grep -v -e "as the 'root' user" -e 'is ignored: it is neither' >&2)
 if find "$S" "$WHL" -name 'libjpeg*.so*' | grep .; then echo "a shared libjpeg in the test's userland" >&2; exit 1; fi
 needed=$(readelf -d "$WHL"/edge_dct/_jpeg*.so | awk '/NEEDED/ {print $NF}' | tr -d '[]' | tr '\n' ' ')
 echo "the extension needs: $needed"
@@ -66,19 +67,20 @@ run "$ROOT/scripts/wheels/parity.py" dump "$OUTDIR/aarch64.json"
 .venv/bin/python scripts/wheels/parity.py compare "$OUTDIR/source.json" "$OUTDIR/aarch64.json" \
   --score-tol 1e-3
 
-step "decoder, prepare (geometry), header and thread tests on the wheel (emulated)"
+step "decoder, prepare (geometry), codec, header and thread tests on the wheel (emulated)"
 T=$OUTDIR/pytest
 rm -rf "$T" && mkdir -p "$T/repo/tests" "$T/cache"
 ln -s "$(realpath "$ROOT/../shared")" "$T/shared"  # conftest finds the corpus at ../shared
 cp -r tests/__init__.py tests/conftest.py tests/jpeg_reference.py tests/oracle tests/test_header.py \
-  tests/test_decoder.py tests/test_geometry.py tests/test_threads.py "$T/repo/tests/"
-# test_geometry's pixel reference is Pillow + OpenCV: their aarch64 wheels (with libjpegs of their own)
+  tests/test_decoder.py tests/test_geometry.py tests/test_threads.py tests/test_codec.py "$T/repo/tests/"
+# test_geometry's pixel reference is Pillow + OpenCV, test_codec's readers Pillow + simplejpeg:
+# their aarch64 wheels (with libjpegs of their own)
 # go into a folder of their own, only on this step's path, after the checks above.
 python3 -m pip install -q --disable-pip-version-check --no-warn-script-location --target "$T/pil" \
   --cache-dir "$WORK/pip-cache" --only-binary=:all: --implementation cp --python-version 3.11 \
   --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 "$(pin pillow)" \
-  "$(pin opencv-python-headless)" --no-deps \
-  2> >(grep -v "as the 'root' user" >&2)
+  "$(pin opencv-python-headless)" "$(pin simplejpeg)" --no-deps \
+  2> >(grep -v -e "as the 'root' user" -e 'is ignored: it is neither' >&2)
 # The tests' oracle (tests/oracle: libjpeg-turbo's own decoder and encoder, not the edct core) is
 # compiled for aarch64 here, with the static libjpeg-turbo the wheel was built from, into the
 # cache file tests/oracle looks for, so the userland still holds no libjpeg.
