@@ -208,6 +208,37 @@ def test_fused_transcode_with_tables_grayscale_and_odd_sizes() -> None:
         assert used == ["builtin"] and fused == libjpeg
 
 
+TRANSCODE_MEMORY_PROBE = """
+import sys
+from edge_dct import transcode
+data, small = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+transcode(small, quality=50, optimize=sys.argv[3] == "1")  # warm up code paths
+def peak_kb():  # VmHWM: this process image's peak RSS
+    return int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
+before = peak_kb()
+out = transcode(data, quality=50, optimize=sys.argv[3] == "1")
+print(len(out) / 1e6, (peak_kb() - before) / 1024)
+"""
+
+
+@pytest.mark.parametrize("optimize", [False, True])
+def test_fused_transcode_streams_24mp(tmp_path, optimize: bool) -> None:
+    """6000x4000 (24 MP) baseline 4:2:0: the fused path holds no whole-image coefficients
+    (libjpeg's path: 72 MB of them); peak RSS grows by about the output's size."""
+    import subprocess
+    import sys
+
+    tile = synthetic_image(500, 500, seed=3)
+    big, small = tmp_path / "24mp.jpg", tmp_path / "small.jpg"
+    big.write_bytes(oracle.encode(np.tile(tile, (8, 12, 1)), quality=90, sampling=(2, 2)))
+    small.write_bytes(oracle.encode(tile, quality=90, sampling=(2, 2)))
+    out = subprocess.run([sys.executable, "-c", TRANSCODE_MEMORY_PROBE, str(big), str(small),
+                          "1" if optimize else "0"], check=True, capture_output=True, text=True)
+    out_mb, growth_mb = map(float, out.stdout.split())
+    print(f"\n24 MP transcode (optimize={optimize}): {out_mb:.1f} MB out, peak RSS +{growth_mb:.1f} MB")
+    assert growth_mb <= 2 * out_mb + 8, growth_mb
+
+
 def crafted_15_bit_ac() -> bytes:
     """An 8x8 grayscale baseline JPEG whose one block has AC[1] = 32767: its AC table codes
     symbol 0x0F (a size of 15 bits, which decoders accept) as "00" and EOB as "01"."""
