@@ -250,7 +250,7 @@ typedef struct transcode_ctx {
 /* 1/2 plus a margin above the float error of |c q_old| * (1 / q_new) (< 2^-11 for results
  * below 2048): ties (x.5) round up, and every other result is further than 1 / (2 q_new) >=
  * 2^-9 from a rounding boundary, more than the error and the margin together. */
-#define HALF_UP (0.5f + 1.0f / 1024.0f)
+#define HALF_UP EDCT_HALF_UP
 
 #if defined(__SSE2__)
 /* Four terms of requantize_block: x the coefficients (int32), k their first index. */
@@ -281,13 +281,9 @@ static void requantize_block(JCOEF *blk, const float *q_old, const float *step, 
     _mm_storeu_si128((__m128i *)(blk + k), _mm_packs_epi32(lo, hi));
   }
 #else
-  for (int k = 0; k < 64; k++) {
-    float num = (float)blk[k] * q_old[k];
-    float mag = fabsf(num) * step[k] + HALF_UP; /* >= 0: truncation is floor */
-    float lim = (num < 0.0f ? lim_neg[k] : lim_pos[k]) + 0.5f;
-    int32_t m = (int32_t)(mag < lim ? mag : lim);
-    blk[k] = (JCOEF)(num < 0.0f ? -m : m);
-  }
+  (void)lim_pos;
+  (void)lim_neg; /* edct__requantize1's limits are the same */
+  for (int k = 0; k < 64; k++) blk[k] = (JCOEF)edct__requantize1(blk[k], q_old[k], step[k], k == 0);
 #endif
 }
 
@@ -395,20 +391,24 @@ static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef
 
 typedef struct fused_ctx {
   edct__writer *w;
-  int requantize[MAX_COMPONENTS];
-  float q_old[MAX_COMPONENTS][64], step[MAX_COMPONENTS][64];
-  float lim_pos[64], lim_neg[64];
 } fused_ctx;
 
+/* The writer requantizes (edct__writer_requantize): only the nonzero terms, as it codes them. */
 static int fused_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
                        const uint16_t *quant) {
-  (void)quant; /* the component's table, captured in ctx beforehand */
-  fused_ctx *f = ctx;
-  if (!f->requantize[comp]) return edct__writer_block(f->w, comp, by, bx, coef) != 0;
-  JCOEF blk[64];
-  memcpy(blk, coef, sizeof blk);
-  requantize_block(blk, f->q_old[comp], f->step[comp], f->lim_pos, f->lim_neg);
-  return edct__writer_block(f->w, comp, by, bx, (const int16_t *)blk) != 0;
+  (void)quant; /* the component's table, handed to the writer beforehand */
+  return edct__writer_block(((fused_ctx *)ctx)->w, comp, by, bx, coef) != 0;
+}
+
+/* The writer for one pass of the fused path: requantizing each component from its table in the
+ * file (src) to the compressor's (c). */
+static edct__writer *fused_writer(j_decompress_ptr src, j_compress_ptr c, size_t capacity,
+                                  int counting) {
+  edct__writer *w = edct__writer_new(c, capacity, counting);
+  for (int ci = 0; w != NULL && ci < src->num_components; ci++)
+    edct__writer_requantize(w, ci, src->quant_tbl_ptrs[src->comp_info[ci].quant_tbl_no]->quantval,
+                            c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval);
+  return w;
 }
 
 /* Replaces c's Huffman tables by the optimal ones for the counts a counting writer made
@@ -446,30 +446,18 @@ static int fused_transcode(edct_decoder *dec, const edct_encode_options *o, uint
   jpeg_copy_critical_parameters(src, c);
   if (o->use_tables || o->quality) set_tables(c, o, 0);
   set_coding(c, o);
-  for (int k2 = 0; k2 < 64; k2++) {
-    f->lim_pos[k2] = 1023.0f;
-    f->lim_neg[k2] = k2 == 0 ? 1024.0f : 1023.0f;
-  }
-  for (int ci = 0; ci < src->num_components; ci++) {
-    const JQUANT_TBL *old = src->quant_tbl_ptrs[src->comp_info[ci].quant_tbl_no];
-    const UINT16 *q_new = c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval;
-    if (old == NULL) goto done;
-    f->requantize[ci] = memcmp(old->quantval, q_new, sizeof old->quantval) != 0;
-    for (int z = 0; z < 64; z++) { /* zigzag order, as the blocks come */
-      f->q_old[ci][z] = (float)old->quantval[edct__natural_order[z]];
-      f->step[ci][z] = 1.0f / (float)q_new[edct__natural_order[z]];
-    }
-  }
+  for (int ci = 0; ci < src->num_components; ci++)
+    if (src->quant_tbl_ptrs[src->comp_info[ci].quant_tbl_no] == NULL) goto done;
   edct_consumer consumer = {f, fused_block, NULL, {0}};
   if (o->optimize) { /* a first pass tallies the symbols, as libjpeg's gathering pass does */
-    f->w = edct__writer_new(c, 0, 1);
+    f->w = fused_writer(src, c, 0, 1);
     if (f->w == NULL || !edct__decode_builtin_only(dec, &consumer, 0) ||
         edct__writer_finish(f->w, NULL, NULL) != EDCT_OK)
       goto done;
     optimal_tables(c, f->w); /* may longjmp: done, the decoder still fresh */
     edct__writer_free(f->w);
   }
-  f->w = edct__writer_new(c, edct__input_size(dec), 0);
+  f->w = fused_writer(src, c, edct__input_size(dec), 0);
   if (f->w == NULL) goto done;
   if (o->keep_markers)
     for (jpeg_saved_marker_ptr m = src->marker_list; m != NULL; m = m->next)

@@ -54,6 +54,8 @@ struct edct__writer {
   int dc_slot[MAX_COMPONENTS], ac_slot[MAX_COMPONENTS]; /* their counts[] rows */
   code_table tables[2 * NUM_HUFF_TBLS]; /* DC slots, then AC slots */
   int pred[MAX_COMPONENTS];
+  int requantize[MAX_COMPONENTS];          /* edct__writer_requantize */
+  float q_old[MAX_COMPONENTS][64], step[MAX_COMPONENTS][64]; /* zigzag order */
 
   long mcu, mcus;  /* the MCU the next block belongs to, and how many there are */
   int mx, my;      /* its column and row */
@@ -175,27 +177,79 @@ static inline uint64_t nonzero_ac(const int16_t *zz) {
     }                                                                       \
   } while (0)
 
-/* One block (zigzag order) with the component's running DC; counting is a constant at each
- * call, so writing and tallying are separate loops (libjpeg's encode_one_block and
+/* Blocks with more nonzero terms than this are requantized whole, eight terms at a time
+ * (SSE2), sparser ones term by term (their nonzero terms only). */
+#define DENSE_BLOCK 3
+
+#if defined(__SSE2__)
+/* out = every term of the zigzag block requantized: edct__requantize1's operations, four lanes
+ * at a time (the same single-precision results); the DC term is redone for its own limit. */
+static void requantize_zz(const int16_t *in, int16_t *out, const float *q_old, const float *step) {
+  const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7FFFFFFF));
+  const __m128 half_up = _mm_set1_ps(EDCT_HALF_UP), lim = _mm_set1_ps(1023.5f);
+  for (int k = 0; k < 64; k += 8) {
+    __m128i c = _mm_loadu_si128((const __m128i *)(in + k));
+    __m128i half[2] = {_mm_srai_epi32(_mm_unpacklo_epi16(c, c), 16),
+                       _mm_srai_epi32(_mm_unpackhi_epi16(c, c), 16)};
+    for (int h = 0; h < 2; h++) {
+      __m128i neg = _mm_srai_epi32(half[h], 31);
+      __m128 num = _mm_mul_ps(_mm_cvtepi32_ps(half[h]), _mm_loadu_ps(q_old + k + 4 * h));
+      __m128 mag = _mm_add_ps(_mm_mul_ps(_mm_and_ps(num, abs_mask), _mm_loadu_ps(step + k + 4 * h)),
+                              half_up);
+      __m128i m = _mm_cvttps_epi32(_mm_min_ps(mag, lim));
+      half[h] = _mm_sub_epi32(_mm_xor_si128(m, neg), neg);
+    }
+    _mm_storeu_si128((__m128i *)(out + k), _mm_packs_epi32(half[0], half[1]));
+  }
+  out[0] = (int16_t)edct__requantize1(in[0], q_old[0], step[0], 1);
+}
+#endif
+
+/* One block (zigzag order) with the component's running DC, requantized on the way when
+ * `requantize` (only its nonzero terms: zero stays zero); counting and requantize are
+ * constants at each call, so each combination is its own loop (libjpeg's encode_one_block and
  * htest_one_block). */
-EDCT_HOT int code_block(edct__writer *w, int comp, const int16_t *coef, const int counting) {
+EDCT_HOT int code_block(edct__writer *w, int comp, const int16_t *coef, const int counting,
+                        const int requantize) {
   const code_table *dc = w->dc[comp], *ac = w->ac[comp];
   long *dc_counts = w->counts[w->dc_slot[comp]], *ac_counts = w->counts[w->ac_slot[comp]];
-  int diff = coef[0] - w->pred[comp];
-  w->pred[comp] = coef[0];
+  const float *q_old = w->q_old[comp], *step = w->step[comp];
+  uint64_t nonzero = nonzero_ac(coef);
+  int16_t re[64];
+  if (requantize) { /* into re[], then coded as it is: no data-dependent branch per term */
+#if defined(__SSE2__)
+    uint64_t more = nonzero; /* (no popcount: baseline x86-64 lacks the instruction) */
+    for (int i = 0; i < DENSE_BLOCK; i++) more &= more - 1;
+    if (more) {
+      requantize_zz(coef, re, q_old, step);
+    } else
+#endif
+    {
+      memset(re, 0, sizeof re);
+      re[0] = (int16_t)edct__requantize1(coef[0], q_old[0], step[0], 1);
+      for (uint64_t m = nonzero; m; m &= m - 1) {
+        int k = __builtin_ctzll(m);
+        re[k] = (int16_t)edct__requantize1(coef[k], q_old[k], step[k], 0);
+      }
+    }
+    coef = re;
+    nonzero = nonzero_ac(coef);
+  }
+  int dc_value = coef[0];
+  int diff = dc_value - w->pred[comp];
+  w->pred[comp] = dc_value;
   int s = bit_length((unsigned)(diff < 0 ? -diff : diff));
   if (s > 11) return fail(w, EDCT_ERR_UNSUPPORTED);
   EMIT(dc, dc_counts, s, extra_bits(diff, s), s);
 
-  uint64_t nonzero = nonzero_ac(coef);
   int last = 0;
   while (nonzero) {
     int k = __builtin_ctzll(nonzero);
     nonzero &= nonzero - 1;
+    int v = coef[k];
     int run = k - last - 1;
     last = k;
     for (; run > 15; run -= 16) EMIT(ac, ac_counts, 0xF0, 0u, 0);
-    int v = coef[k];
     s = bit_length((unsigned)(v < 0 ? -v : v));
     if (s > 10) return fail(w, EDCT_ERR_UNSUPPORTED);
     EMIT(ac, ac_counts, run << 4 | s, extra_bits(v, s), s);
@@ -209,8 +263,24 @@ static int code_padding(edct__writer *w, int comp) {
   static const int16_t zero[64];
   int16_t pad[64];
   memcpy(pad, zero, sizeof pad);
-  pad[0] = (int16_t)w->pred[comp];
-  return w->counting ? code_block(w, comp, pad, 1) : code_block(w, comp, pad, 0);
+  pad[0] = (int16_t)w->pred[comp]; /* already requantized */
+  return w->counting ? code_block(w, comp, pad, 1, 0) : code_block(w, comp, pad, 0, 0);
+}
+
+/* One block through the code_block variant its pass and component need. */
+static int code_any(edct__writer *w, int comp, const int16_t *coef) {
+  if (w->counting)
+    return w->requantize[comp] ? code_block(w, comp, coef, 1, 1) : code_block(w, comp, coef, 1, 0);
+  return w->requantize[comp] ? code_block(w, comp, coef, 0, 1) : code_block(w, comp, coef, 0, 0);
+}
+
+void edct__writer_requantize(edct__writer *w, int comp, const uint16_t *q_old,
+                             const uint16_t *q_new) {
+  w->requantize[comp] = memcmp(q_old, q_new, 64 * sizeof *q_old) != 0;
+  for (int z = 0; z < 64; z++) {
+    w->q_old[comp][z] = (float)q_old[edct__natural_order[z]];
+    w->step[comp][z] = 1.0f / (float)q_new[edct__natural_order[z]];
+  }
 }
 
 /* ---- headers ------------------------------------------------------------------------------ */
@@ -429,7 +499,7 @@ int edct__writer_block(edct__writer *w, int comp, int by, int bx, const int16_t 
   if (w->failed) return w->failed;
   if (!w->started && !w->counting && write_headers(w)) return w->failed;
   if (!advance(w, comp, by, bx)) return fail(w, EDCT_ERR_UNSUPPORTED);
-  if (w->counting ? code_block(w, comp, coef, 1) : code_block(w, comp, coef, 0)) return w->failed;
+  if (code_any(w, comp, coef)) return w->failed;
   next_slot(w);
   return 0;
 }

@@ -20,6 +20,21 @@
 /* Natural (row-major) index of each zigzag position (defined in edct_huffman.c). */
 extern EDCT_INTERNAL const uint8_t edct__natural_order[64];
 
+/*
+ * Requantization of one coefficient c from step q_old to the step whose reciprocal is `step`:
+ * sign(c) min(floor(|c q_old| step + HALF_UP), limit), exactly round(c q_old / q_new), halves
+ * away from zero (see edct_encode.c); limit 1023, or 1024 for a negative DC term.  The SSE2
+ * version in edct_encode.c computes the same single-precision operations.
+ */
+#define EDCT_HALF_UP (0.5f + 1.0f / 1024.0f)
+static inline int edct__requantize1(int c, float q_old, float step, int is_dc) {
+  float num = (float)c * q_old;
+  float mag = (num < 0.0f ? -num : num) * step + EDCT_HALF_UP; /* >= 0: truncation is floor */
+  float lim = (num < 0.0f && is_dc ? 1024.0f : 1023.0f) + 0.5f;
+  int m = (int)(mag < lim ? mag : lim);
+  return num < 0.0f ? -m : m;
+}
+
 /* Resets err to "no error" (status 0, code and offset -1). */
 void edct__clear_error(edct_error *err);
 
@@ -173,6 +188,10 @@ typedef struct edct__writer edct__writer;
  * pass for optimized Huffman tables instead, which writes nothing and tallies each table's
  * symbols as libjpeg's gathering pass does (edct__writer_counts; finish hands out nothing). */
 edct__writer *edct__writer_new(const void *cinfo, size_t initial_capacity, int counting);
+/* Makes the writer requantize component comp's blocks from table q_old to q_new (natural
+ * order) as it codes them, with edct__requantize1; nothing to do when they are equal. */
+void edct__writer_requantize(edct__writer *w, int comp, const uint16_t *q_old,
+                             const uint16_t *q_new);
 /* A counting writer's tally of DC or AC table `slot`: 257 entries, as
  * jpeg_gen_optimal_table takes them (which overwrites them). */
 long *edct__writer_counts(edct__writer *w, int is_ac, int slot);
