@@ -222,7 +222,7 @@ print(len(out) / 1e6, (peak_kb() - before) / 1024)
 
 
 @pytest.mark.parametrize("optimize", [False, True])
-def test_fused_transcode_streams_24mp(tmp_path, optimize: bool) -> None:
+def test_fused_transcode_peak_memory_24mp(tmp_path, optimize: bool) -> None:
     """6000x4000 (24 MP) baseline 4:2:0: the fused path holds no whole-image coefficients
     (libjpeg's path: 72 MB of them); peak RSS grows by about the output's size."""
     import subprocess

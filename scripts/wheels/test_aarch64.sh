@@ -90,7 +90,7 @@ tag=$(python3 -c 'import hashlib, sys; print(hashlib.sha1(open(sys.argv[1], "rb"
   tests/oracle/oracle.c)
 "$WORK/bin/zig-cc-aarch64" -O2 -shared -fPIC -I"$WORK/jpeg-aarch64/include" tests/oracle/oracle.c \
   "$WORK/jpeg-aarch64/lib/libjpeg.a" -o "$T/cache/oracle-$tag.so"
-# test_peak_memory_24mp measures a child process's peak RSS: a child Python cannot be started
+# The peak_memory tests measure a child process's peak RSS: a child Python cannot be started
 # under qemu-user without binfmt_misc, and qemu's own memory would swamp the measure anyway.
 (cd "$T/repo" && EDGE_DCT_TEST_CACHE=$T/cache PYTHONHOME=$S/usr PYTHONPATH=$WHL:$S/site:$T/pil \
   PYTHONNOUSERSITE=1 PYTHONDONTWRITEBYTECODE=1 "$QEMU_AARCH64" -L "$S" "$S/usr/bin/python3.11" \
