@@ -382,18 +382,19 @@ static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef
 
 /* ---- the fused path: the built-in decoder feeding the built-in writer --------------------- */
 
-/* Sequential output (optimized Huffman tables or not) of a baseline file the built-in Huffman decoder reads
- * (4:2:0 YCbCr photos, MJPEG frames...): each block is requantized and coded as it is
- * decoded, with the compressor libjpeg's path would set up (tables, JFIF fields, Huffman
+/* Sequential output (optimized Huffman tables or not) of a baseline file the built-in
+ * Huffman decoder reads (4:2:0 YCbCr photos, MJPEG frames...): each block is requantized and
+ * coded as it is decoded, with the compressor libjpeg's path would set up (tables, JFIF fields, Huffman
  * tables) and the same bytes as that path writes (tests/test_codec.py compares them).  No
  * whole-image coefficient buffer: one pass over the input, two for optimized tables (the
  * first tallies the symbols). */
 
 typedef struct fused_ctx {
-  edct__writer *w;
+  edct__writer *w; /* the pass's writer: counting first (optimized tables), then writing */
 } fused_ctx;
 
-/* The writer requantizes (edct__writer_requantize): only the nonzero terms, as it codes them. */
+/* Blocks go to the writer as they are: it requantizes them (edct__writer_requantize) as it
+ * codes them. */
 static int fused_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
                        const uint16_t *quant) {
   (void)quant; /* the component's table, handed to the writer beforehand */
@@ -466,7 +467,9 @@ static int fused_transcode(edct_decoder *dec, const edct_encode_options *o, uint
   if (!edct__decode_builtin_only(dec, &consumer, 1)) goto done;
   taken = 1; /* the decoder is used up: what follows is the result */
   *status = edct__writer_finish(f->w, out, out_size);
-  if (*status != EDCT_OK) edct__failf(err, *status, -1, "JPEG writer: out of memory");
+  if (*status != EDCT_OK)
+    edct__failf(err, *status, -1, "JPEG writer: %s",
+                *status == EDCT_ERR_NOMEM ? "out of memory" : "the blocks did not make the image");
 done:
   if (f != NULL) edct__writer_free(f->w);
   free(f);
