@@ -247,46 +247,6 @@ typedef struct transcode_ctx {
   size_t out_size;
 } transcode_ctx;
 
-/* 1/2 plus a margin above the float error of |c q_old| * (1 / q_new) (< 2^-11 for results
- * below 2048): ties (x.5) round up, and every other result is further than 1 / (2 q_new) >=
- * 2^-9 from a rounding boundary, more than the error and the margin together. */
-#define HALF_UP EDCT_HALF_UP
-
-#if defined(__SSE2__)
-/* Four terms of requantize_block: x the coefficients (int32), k their first index. */
-static inline __m128i requantize4(__m128i x, const float *q_old, const float *step,
-                                  const float *lim_pos, const float *lim_neg) {
-  __m128i neg = _mm_srai_epi32(x, 31); /* -1 where c < 0 (q_old > 0: the sign of c q_old) */
-  __m128 num = _mm_mul_ps(_mm_cvtepi32_ps(x), _mm_loadu_ps(q_old));
-  __m128 mag = _mm_andnot_ps(_mm_set1_ps(-0.0f), num);
-  mag = _mm_add_ps(_mm_mul_ps(mag, _mm_loadu_ps(step)), _mm_set1_ps(HALF_UP));
-  __m128 negf = _mm_castsi128_ps(neg);
-  __m128 lim = _mm_or_ps(_mm_and_ps(negf, _mm_loadu_ps(lim_neg)), _mm_andnot_ps(negf, _mm_loadu_ps(lim_pos)));
-  __m128i m = _mm_cvttps_epi32(_mm_min_ps(mag, _mm_add_ps(lim, _mm_set1_ps(0.5f))));
-  return _mm_sub_epi32(_mm_xor_si128(m, neg), neg); /* -m where c < 0 */
-}
-#endif
-
-/* One block: blk[k] = sign(c) min(floor(|c q_old| / q_new + 1/2), limit), step = 1 / q_new;
- * see requantize. */
-static void requantize_block(JCOEF *blk, const float *q_old, const float *step, const float *lim_pos,
-                             const float *lim_neg) {
-#if defined(__SSE2__)
-  for (int k = 0; k < 64; k += 8) {
-    __m128i c = _mm_loadu_si128((const __m128i *)(blk + k));
-    __m128i lo = _mm_srai_epi32(_mm_unpacklo_epi16(c, c), 16); /* sign-extended */
-    __m128i hi = _mm_srai_epi32(_mm_unpackhi_epi16(c, c), 16);
-    lo = requantize4(lo, q_old + k, step + k, lim_pos + k, lim_neg + k);
-    hi = requantize4(hi, q_old + k + 4, step + k + 4, lim_pos + k + 4, lim_neg + k + 4);
-    _mm_storeu_si128((__m128i *)(blk + k), _mm_packs_epi32(lo, hi));
-  }
-#else
-  (void)lim_pos;
-  (void)lim_neg; /* edct__requantize1's limits are the same */
-  for (int k = 0; k < 64; k++) blk[k] = (JCOEF)edct__requantize1(blk[k], q_old[k], step[k], k == 0);
-#endif
-}
-
 /* A component kept as it is must fit baseline Huffman coding (DC in -1024..1023, |AC| <= 1023:
  * libjpeg-turbo's encoder does not check, and writes a broken stream).  A decoder accepts
  * more: the symbols of a corrupt or hand-made file can carry up to 15 bits. */
@@ -312,10 +272,8 @@ static void check_range(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_pt
  * an 8-bit image fits).  Components whose table is unchanged are not touched, only checked
  * (check_range).
  *
- * Single precision, eight terms at a time with SSE2: |c * q_old| < 2^24 is exact in a float,
- * and multiplying by 1 / q_new with the margin of HALF_UP gives exactly the integer formula
- * (|c q_old| + q_new / 2) / q_new wherever the clamp does not apply (tests/test_codec.py checks
- * it against that formula). */
+ * One block at a time by edct__requantize_block (edct_internal.h, which says why it is exact;
+ * tests/test_codec.py checks it against the integer formula). */
 static void requantize(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_ptr arr,
                        const jpeg_component_info *comp, const UINT16 *q_new) {
   const JQUANT_TBL *old = comp->quant_table; /* latched when its first scan began */
@@ -323,17 +281,15 @@ static void requantize(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_ptr
     check_range(dec, src, arr, comp);
     return;
   }
-  float q_old[64], step[64], limit_pos[64], limit_neg[64];
+  float q_old[64], step[64];
   for (int k = 0; k < 64; k++) {
     q_old[k] = (float)old->quantval[k];
     step[k] = 1.0f / (float)q_new[k];
-    limit_pos[k] = 1023.0f;
-    limit_neg[k] = k == 0 ? 1024.0f : 1023.0f;
   }
   for (JDIMENSION by = 0; by < comp->height_in_blocks; by++) {
     JBLOCKARRAY row = (*src->mem->access_virt_barray)((j_common_ptr)src, arr, by, 1, TRUE);
     for (JDIMENSION bx = 0; bx < comp->width_in_blocks; bx++) {
-      requantize_block(row[0][bx], q_old, step, limit_pos, limit_neg);
+      edct__requantize_block(row[0][bx], row[0][bx], q_old, step);
     }
   }
 }

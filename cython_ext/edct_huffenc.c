@@ -181,29 +181,31 @@ static inline uint64_t nonzero_ac(const int16_t *zz) {
  * (SSE2), sparser ones term by term (their nonzero terms only). */
 #define DENSE_BLOCK 3
 
+void edct__requantize_block(const int16_t *in, int16_t *out, const float *q_old,
+                            const float *step) {
+  int16_t dc = (int16_t)edct__requantize1(in[0], q_old[0], step[0], 1); /* its own limit */
 #if defined(__SSE2__)
-/* out = every term of the zigzag block requantized: edct__requantize1's operations, four lanes
- * at a time (the same single-precision results); the DC term is redone for its own limit. */
-static void requantize_zz(const int16_t *in, int16_t *out, const float *q_old, const float *step) {
   const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7FFFFFFF));
   const __m128 half_up = _mm_set1_ps(EDCT_HALF_UP), lim = _mm_set1_ps(1023.5f);
   for (int k = 0; k < 64; k += 8) {
     __m128i c = _mm_loadu_si128((const __m128i *)(in + k));
-    __m128i half[2] = {_mm_srai_epi32(_mm_unpacklo_epi16(c, c), 16),
+    __m128i half[2] = {_mm_srai_epi32(_mm_unpacklo_epi16(c, c), 16), /* sign-extended */
                        _mm_srai_epi32(_mm_unpackhi_epi16(c, c), 16)};
     for (int h = 0; h < 2; h++) {
-      __m128i neg = _mm_srai_epi32(half[h], 31);
+      __m128i neg = _mm_srai_epi32(half[h], 31); /* -1 where c < 0 */
       __m128 num = _mm_mul_ps(_mm_cvtepi32_ps(half[h]), _mm_loadu_ps(q_old + k + 4 * h));
       __m128 mag = _mm_add_ps(_mm_mul_ps(_mm_and_ps(num, abs_mask), _mm_loadu_ps(step + k + 4 * h)),
                               half_up);
       __m128i m = _mm_cvttps_epi32(_mm_min_ps(mag, lim));
-      half[h] = _mm_sub_epi32(_mm_xor_si128(m, neg), neg);
+      half[h] = _mm_sub_epi32(_mm_xor_si128(m, neg), neg); /* -m where c < 0 */
     }
     _mm_storeu_si128((__m128i *)(out + k), _mm_packs_epi32(half[0], half[1]));
   }
-  out[0] = (int16_t)edct__requantize1(in[0], q_old[0], step[0], 1);
-}
+#else
+  for (int k = 1; k < 64; k++) out[k] = (int16_t)edct__requantize1(in[k], q_old[k], step[k], 0);
 #endif
+  out[0] = dc;
+}
 
 /* One block (zigzag order) with the component's running DC, requantized on the way when
  * `requantize` (only its nonzero terms: zero stays zero); counting and requantize are
@@ -221,7 +223,7 @@ EDCT_HOT int code_block(edct__writer *w, int comp, const int16_t *coef, const in
     uint64_t more = nonzero; /* (no popcount: baseline x86-64 lacks the instruction) */
     for (int i = 0; i < DENSE_BLOCK; i++) more &= more - 1;
     if (more) {
-      requantize_zz(coef, re, q_old, step);
+      edct__requantize_block(coef, re, q_old, step);
     } else
 #endif
     {

@@ -22,9 +22,12 @@ extern EDCT_INTERNAL const uint8_t edct__natural_order[64];
 
 /*
  * Requantization of one coefficient c from step q_old to the step whose reciprocal is `step`:
- * sign(c) min(floor(|c q_old| step + HALF_UP), limit), exactly round(c q_old / q_new), halves
- * away from zero (see edct_encode.c); limit 1023, or 1024 for a negative DC term.  The SSE2
- * version in edct_encode.c computes the same single-precision operations.
+ * sign(c) min(floor(|c q_old| step + HALF_UP), limit), exactly round(c q_old / q_new) with
+ * halves away from zero, clamped to what baseline Huffman coding carries (1023, or 1024 for a
+ * negative DC term).  Exact in single precision: |c q_old| < 2^24 is exact in a float, and
+ * HALF_UP is 1/2 plus a margin above the float error of |c q_old| * (1 / q_new) (< 2^-11 for
+ * results below 2048): ties (x.5) round up, and every other result is further than
+ * 1 / (2 q_new) >= 2^-9 from a rounding boundary, more than the error and the margin together.
  */
 #define EDCT_HALF_UP (0.5f + 1.0f / 1024.0f)
 static inline int edct__requantize1(int c, float q_old, float step, int is_dc) {
@@ -34,6 +37,12 @@ static inline int edct__requantize1(int c, float q_old, float step, int is_dc) {
   int m = (int)(mag < lim ? mag : lim);
   return num < 0.0f ? -m : m;
 }
+
+/* A whole block (in may equal out; index 0 is the DC term, the rest in any order matching
+ * q_old and step): edct__requantize1's operations, eight terms at a time with SSE2 (the same
+ * single-precision results). */
+void edct__requantize_block(const int16_t *in, int16_t *out, const float *q_old,
+                            const float *step);
 
 /* Resets err to "no error" (status 0, code and offset -1). */
 void edct__clear_error(edct_error *err);
