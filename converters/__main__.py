@@ -99,7 +99,8 @@ def _export_onnx(args: argparse.Namespace) -> Any:
     from .train.default_model import DefaultModelConfig
 
     recipe = DefaultModelConfig()
-    model, meta = model_from_bundle(recipe.out if args.model == "default" else Path(args.model))
+    bundle = recipe.out if args.model == "default" else Path(args.model)
+    model, meta = model_from_bundle(bundle)
     if quantize == "int8" and calibration is None and args.model == "default":
         import random
 
@@ -111,7 +112,9 @@ def _export_onnx(args: argparse.Namespace) -> Any:
             raise SystemExit(f"error: no Imagenette photos under {recipe.data}: "
                              "run scripts/get_data.sh or pass --calibration")
         calibration = random.Random(0).sample(train, min(recipe.calibration, len(train)))
-    return export_onnx(model, args.out, quantize=quantize, calibration=calibration, metadata=meta)
+    # int8: the bundle's own activation scales where its tensors match (converters/ship/onnx_ranges.py)
+    return export_onnx(model, args.out, quantize=quantize, calibration=calibration, metadata=meta,
+                       reference=bundle if quantize == "int8" else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,3 +117,34 @@ def test_command_line(tmp_path, capsys):
 def test_unsupported_layer_is_named():
     with pytest.raises(ValueError, match=r"pool1 \(MaxPooling2D\)"):
         export_onnx("resnet50_rgb", "unused.onnx", overrides=small_overrides("resnet50_rgb"))
+
+
+def test_int8_takes_a_tflite_bundles_scales(bundles, tmp_path):
+    """With ``reference`` (an int8 .tflite of the same network), the QDQ bundle quantizes onto
+    the bundle's grids: its activation and per-channel weight scales are the bundle's, and its
+    logits follow the bundle's more closely than an own calibration does."""
+    photos = corpus_photos("clothing") or corpus_photos()
+    spec = InputSpec.from_dict(bundles["spec"])
+    cal = [edge_dct.prepare(p, spec) for p in photos[3:9]]
+    lite8 = convert(bundles["model"], "int8", cal)
+    report = export_onnx(bundles["model"], tmp_path / "m.onnx", quantize="int8", calibration=cal,
+                         reference=lite8)
+    assert "activations matched" in report.ranges and "weights took" in report.ranges
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=lite8)
+    lite_scales = {round(float(t["quantization"][0]), 9) for t in it.get_tensor_details()
+                   if t["dtype"] == np.int8 and t["quantization"][0] > 0}
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    acts = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
+    carried = sum(round(float(inits[n.input[1]]), 9) in lite_scales for n in acts)
+    assert carried >= 0.8 * len(acts), f"{carried} of {len(acts)} activation scales are the bundle's"
+
+    lite = LiteRunner(lite8)
+    ref = np.concatenate([lite(s) for s in bundles["samples"]])
+    x = {k: np.concatenate([s[k] for s in bundles["samples"]]) for k in ("y", "cbcr")}
+    carried_err = np.abs(_session(tmp_path / "m.onnx").run(["logits"], x)[0] - ref).mean()
+    own_err = np.abs(_session(bundles["paths"]["int8"]).run(["logits"], x)[0] - ref).mean()
+    assert carried_err < own_err

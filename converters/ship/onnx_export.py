@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 import tempfile
 import time
@@ -47,6 +48,7 @@ from ..zoo.registry import accepted_overrides, build, get_config, list_models
 from .calibration import SampleSource, default_samples, iterate, spec_samples
 from .export import QUANTIZATIONS, default_labels, input_shapes, is_photo_list, model_spec, resolve_model
 from .metadata import read_metadata
+from .onnx_ranges import RangeMatch, match_ranges
 
 """``metadata_props`` key of the bundle's JSON (same name as the TFLite metadata buffer)."""
 SPEC_FIELDS = ("version", "grid", "resize", "chroma", "layout", "channels", "normalize")
@@ -67,6 +69,7 @@ class OnnxExportReport:
         inputs: input name -> shape (``"batch"`` for the dynamic axis).
         seconds: wall time of the export (twin, ``torch.onnx.export``, fp16/int8 pass, metadata).
         calibration_samples: samples the int8 calibration saw (0 otherwise).
+        ranges: int8 with a reference bundle: how many activations took its parameters.
     """
 
     model: str
@@ -76,10 +79,12 @@ class OnnxExportReport:
     inputs: dict[str, list[Any]]
     seconds: float
     calibration_samples: int = 0
+    ranges: str = ""
 
     def __str__(self) -> str:
         shapes = ", ".join(f"{k} {v}" for k, v in self.inputs.items())
         cal = f", calibrated on {self.calibration_samples} samples" if self.calibration_samples else ""
+        cal += f"; {self.ranges}" if self.ranges else ""
         return (f"{self.model} -> {self.path} (onnx {self.precision}, {self.size_bytes / 1e6:.2f} MB, "
                 f"{self.seconds:.1f} s{cal})\n  inputs: {shapes} float32; output logits [batch, classes] float32")
 
@@ -207,22 +212,32 @@ def to_fp16(onnx_model: Any) -> Any:
     return convert_float_to_float16(onnx_model, keep_io_types=True)
 
 
-def to_int8(fp32: bytes, calibration: SampleSource, names: Sequence[str]) -> tuple[Any, int]:
-    """QDQ static quantization of an fp32 ONNX model; returns ``(model, calibration samples)``.
+def to_int8(fp32: bytes, calibration: SampleSource, names: Sequence[str],
+            reference: Path | bytes | None = None, match_samples: int = 4) -> tuple[Any, int, RangeMatch | None]:
+    """QDQ static quantization of an fp32 ONNX model.
 
     Per-channel int8 weights, int8 activations (MinMax over the samples: the calibration graph
     reduces each tensor to its min and max, so memory does not grow with the samples),
-    float32 inputs and output (the graph quantizes and dequantizes inside).
+    float32 inputs and output (the graph quantizes and dequantizes inside). With
+    ``reference``, an int8 ``.tflite`` bundle of the same network, the activations it has take
+    its scales and zero points instead (:mod:`converters.ship.onnx_ranges`, matched on the
+    first ``match_samples`` samples).
+
+    Returns:
+        ``(model, calibration samples, the range match or None)``.
     """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    source = iterate(calibration)
+    head = list(itertools.islice(source, match_samples if reference is not None else 0))
+
     class Reader(CalibrationDataReader):
         """The samples as onnxruntime's calibration reader (input name -> float32 array)."""
 
         def __init__(self) -> None:
-            self.samples, self.count = iterate(calibration), 0
+            self.samples, self.count = itertools.chain(head, source), 0
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             s = next(self.samples, None)
@@ -236,9 +251,11 @@ def to_int8(fp32: bytes, calibration: SampleSource, names: Sequence[str]) -> tup
         src, pre, out = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         src.write_bytes(fp32)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        match = None if reference is None else match_ranges(onnx.load(str(pre)), reference, head, names)
         quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
-        return onnx.load(str(out)), reader.count
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        extra_options={"TensorQuantOverrides": match.overrides} if match else None)
+        return onnx.load(str(out)), reader.count, match
 
 
 def set_onnx_metadata(onnx_model: Any, payload: dict[str, Any]) -> None:
@@ -305,6 +322,7 @@ def export_onnx(
     overrides: dict[str, Any] | None = None,
     labels: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    reference: str | Path | bytes | None = None,
 ) -> OnnxExportReport:
     """Export a registry model (or a built one) to an ``.onnx`` bundle (module docstring).
 
@@ -319,6 +337,9 @@ def export_onnx(
         labels: class names (default as :func:`converters.ship.export.export`).
         metadata: the whole ``edge_dct`` payload instead of the registry's InputSpec + labels
             (e.g. a bundle's, :func:`model_from_bundle`); ``format``/``precision`` are added.
+        reference: int8 only: an int8 ``.tflite`` bundle of the same network whose activation
+            scales and zero points the QDQ model takes (:mod:`converters.ship.onnx_ranges`),
+            so that both bundles classify alike.
 
     Returns:
         :class:`OnnxExportReport` (also printable).
@@ -341,7 +362,7 @@ def export_onnx(
 
     names = [t.name for t in model.inputs]
     fp32 = fp32_onnx(model)
-    count = 0
+    count, match = 0, None
     if quantize == "fp32":
         proto = onnx.load_from_string(fp32)
     elif quantize == "fp16":
@@ -353,7 +374,8 @@ def export_onnx(
             calibration = spec_samples(calibration, shapes, spec)
         elif calibration is None:
             calibration = default_samples(shapes, spec)[0]
-        proto, count = to_int8(fp32, calibration, names)
+        ref = Path(reference) if isinstance(reference, str) else reference
+        proto, count, match = to_int8(fp32, calibration, names, reference=ref)
     proto.producer_name = "edge_dct.converters"
     set_onnx_metadata(proto, {**metadata, "format": "onnx", "precision": quantize})
     out_path = Path(out_path)
@@ -362,4 +384,5 @@ def export_onnx(
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
     return OnnxExportReport(model=model.name, path=str(out_path), precision=quantize,
                             size_bytes=out_path.stat().st_size, inputs=inputs,
-                            seconds=time.perf_counter() - start, calibration_samples=count)
+                            seconds=time.perf_counter() - start, calibration_samples=count,
+                            ranges=str(match) if match else "")
