@@ -120,10 +120,13 @@ class Classifier(BundleTask):
         """Classifies many JPEGs, keeping input order.
 
         Decoding runs on ``workers`` threads (default: CPU count) and overlaps inference.
-        With ``batch_size`` > 1 (throughput mode, bundles with a dynamic batch: ONNX), the
-        workers prepare each batch into one of two preallocated input buffers while the
-        network runs the previous batch; a result's ``timing`` then holds its own prepare time
-        and its batch's inference time divided by the batch's size.
+        With ``batch_size`` > 1 (throughput mode, bundles with a dynamic batch: ONNX) the
+        schedule depends on where the network runs (:mod:`edge_dct.batching`): on CUDA or
+        TensorRT the workers prepare each batch into one of two preallocated input buffers
+        while the network runs the previous batch; on the CPU provider ``workers`` streams
+        each prepare a batch and run it with one intra-op thread, in parallel. A result's
+        ``timing`` holds its own prepare time and its batch's inference time divided by the
+        batch's size.
 
         Args:
             srcs: Paths, bytes or file objects.
@@ -139,7 +142,7 @@ class Classifier(BundleTask):
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidArgumentError(f"batch_size must be an integer >= 1, not {batch_size!r}")
-        if batch_size == 1:
+        if batch_size == 1 and not getattr(self._runner, "streams_schedule", False):
             return self._map(self.classify, srcs, workers, return_exceptions)
         if not hasattr(self._runner, "run_batch"):
             raise InvalidArgumentError(f"batch_size={batch_size} needs a bundle with a dynamic batch "
@@ -158,25 +161,25 @@ class Classifier(BundleTask):
             except EdgeDctError as e:
                 return e
 
-        batch_ms: list[float] = []
+        streams = workers if getattr(self._runner, "streams_schedule", False) else 1
 
         def infer(tensors: dict) -> np.ndarray:
-            logits, ms = self._infer(self._runner.run_batch, tensors)
-            batch_ms.append(ms / len(next(iter(tensors.values()))))
-            return logits
+            if streams == 1:
+                return self._infer(self._runner.run_batch, tensors)[0]
+            if self._closed:  # parallel one-thread streams on the CPU cores: no lock
+                raise RuntimeError(f"{type(self).__name__} is closed")
+            return self._runner.run_stream(tensors)
 
         results = []
-        for i, (got, logits) in enumerate(pipelined(items, fill, infer,
-                                                    {t.name: t.shape[1:] for t in spec.tensors},
-                                                    batch_size, workers)):
+        for got, logits, infer_ms in pipelined(items, fill, infer, {t.name: t.shape[1:] for t in spec.tensors},
+                                               batch_size, workers, streams=streams):
             if isinstance(got, EdgeDctError):
                 if not return_exceptions:
                     raise got
                 results.append(got)
                 continue
             name, prep_ms = got
-            results.append(self._result(logits, name, Timing(prep_ms, batch_ms[i // batch_size]),
-                                        self.options, self._allowed))
+            results.append(self._result(logits, name, Timing(prep_ms, infer_ms), self.options, self._allowed))
         return results
 
 

@@ -16,6 +16,7 @@ dynamic, so :meth:`OnnxRunner.run_batch` runs N images in one call.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Mapping
 
 import numpy as np
@@ -111,6 +112,8 @@ class OnnxRunner:
         self.bundle = bundle
         self._session, self.accelerator = session(bundle.content, bundle.name, accelerator, num_threads)
         self.providers = self._session.get_providers()
+        self._stream: Any = None
+        self._stream_lock = threading.Lock()
         self._check_against_spec()
 
     def _check_against_spec(self) -> None:
@@ -138,9 +141,25 @@ class OnnxRunner:
         """Runs N images (tensors with a leading batch axis N); returns (N, num_classes) float32."""
         return np.asarray(self._session.run([_LOGITS], dict(tensors))[0], np.float32)
 
+    @property
+    def streams_schedule(self) -> bool:
+        """Whether throughput mode should run parallel streams (the network is on the CPU
+        cores) rather than overlap CPU preparation with an accelerator."""
+        return self.accelerator == "cpu"
+
+    def run_stream(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """:meth:`run_batch` on a session with one intra-op thread, safe to call from several
+        threads at once: throughput mode's streams (``edge_dct.batching``). The session is
+        made on first use and kept."""
+        with self._stream_lock:
+            if self._stream is None:
+                self._stream = session(self.bundle.content, self.bundle.name, "cpu", 1)[0]
+            sess = self._stream
+        return np.asarray(sess.run([_LOGITS], dict(tensors))[0], np.float32)
+
     def close(self) -> None:
-        """Releases the session; safe twice."""
-        self._session = None
+        """Releases the sessions; safe twice."""
+        self._session = self._stream = None
 
 
 __all__ = ["ONNX_ACCELERATORS", "OnnxRunner", "session"]

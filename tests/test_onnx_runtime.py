@@ -83,13 +83,16 @@ def test_throughput_mode_equals_one_by_one(bundle, corpus_available) -> None:
     path, _, _ = bundle
     photos = clothing_photos()[:11] + [b"not a jpeg"]
     with edge_dct.Classifier.create_from_model_path(path, max_results=3) as clf:
-        single = clf.classify_batch(photos, return_exceptions=True)
-        batched = clf.classify_batch(photos, return_exceptions=True, batch_size=4, workers=2)
-        assert isinstance(batched[-1], edge_dct.InvalidJpegError)
-        for a, b in zip(single[:-1], batched[:-1]):
-            assert [c.index for c in a.categories] == [c.index for c in b.categories]
-            np.testing.assert_allclose([c.score for c in a.categories], [c.score for c in b.categories],
-                                       rtol=1e-5)
+        assert clf._runner.streams_schedule  # the CPU provider: parallel one-thread streams
+        single = [clf.classify(p) for p in photos[:-1]]
+        for size in (1, 4):
+            batched = clf.classify_batch(photos, return_exceptions=True, batch_size=size, workers=2)
+            assert isinstance(batched[-1], edge_dct.InvalidJpegError)
+            for a, b in zip(single, batched[:-1]):
+                assert [c.index for c in a.categories] == [c.index for c in b.categories]
+                np.testing.assert_allclose([c.score for c in a.categories], [c.score for c in b.categories],
+                                           rtol=1e-5)
+                assert b.timing.prepare_ms > 0 and b.timing.inference_ms > 0
         with pytest.raises(edge_dct.InvalidJpegError):
             clf.classify_batch(photos, batch_size=4)
         with pytest.raises(edge_dct.InvalidArgumentError, match="batch_size"):
@@ -151,3 +154,33 @@ def test_cli_batch_size_and_no_tensorflow(bundle, corpus_available) -> None:
     assert res.returncode == 0, res.stderr.decode()
     lines = res.stdout.decode().splitlines()
     assert len(lines) == 6 and all(":" in line for line in lines)
+
+
+def test_bench_throughput_compares_both_pipelines_per_schedule(bundle, tmp_path, corpus_available) -> None:
+    """``edge-dct bench --throughput`` on ONNX bundles: medians of interleaved passes, the
+    streams schedule on the CPU provider, both pipelines; a real (tiny) RGB ONNX graph."""
+    from edge_dct.bench import throughput
+
+    labels = ModelBundle.load().spec.labels
+    w = np.random.default_rng(1).normal(0, 0.05, (3, len(labels))).astype(np.float32)
+    nodes = [helper.make_node("ReduceMean", ["image", "axes"], ["m"], keepdims=0),
+             helper.make_node("MatMul", ["m", "w"], ["logits"])]
+    model = helper.make_model(helper.make_graph(
+        nodes, "tiny_rgb", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 224, 224, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(labels)])],
+        [helper.make_tensor("axes", TensorProto.INT64, [2], [1, 2]),
+         helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.reshape(-1))]),
+        opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    meta = {"version": 1, "grid": [28, 28], "resize": {"mode": "shorter_side", "size": 256}, "chroma": "444",
+            "layout": "rgb", "channels": ["R", "G", "B"], "normalize": {"mean": [127.0] * 3, "std": [128.0] * 3},
+            "labels": list(labels), "format": "onnx", "precision": "fp32"}
+    helper.set_model_props(model, {"edge_dct": json.dumps(meta)})
+    rgb = tmp_path / "rgb.onnx"
+    rgb.write_bytes(model.SerializeToString())
+    r = throughput(clothing_photos()[:3], str(bundle[0]), rgb, None, "cpu", 2, 2, 6, repeat=3)
+    assert r["schedule"] == "streams" and r["images"] == 6 and r["repeat"] == 3
+    for kind in ("dct", "rgb"):
+        assert r[kind]["accelerator"] == "cpu"
+        assert all(len(r[kind]["runs"][m]) == 3 for m in ("single", "batched"))
+        assert r[kind]["single"] > 0 and r[kind]["batched"] > 0
