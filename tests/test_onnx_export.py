@@ -7,6 +7,7 @@ them. A small copy of the registry's ``upsampling`` (8x8 grid, 10 classes) keeps
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -129,7 +130,8 @@ def test_int8_takes_a_tflite_bundles_scales(bundles, tmp_path):
     lite8 = convert(bundles["model"], "int8", cal)
     report = export_onnx(bundles["model"], tmp_path / "m.onnx", quantize="int8", calibration=cal,
                          reference=lite8)
-    assert "activations matched" in report.ranges and "weights took" in report.ranges
+    counts = re.search(r"(\d+) activations matched.* (\d+) weights took .* and (\d+) its int32 biases", report.ranges)
+    assert counts and all(int(c) > 0 for c in counts.groups()), report.ranges
 
     from ai_edge_litert.interpreter import Interpreter
 

@@ -48,7 +48,7 @@ from ..zoo.registry import accepted_overrides, build, get_config, list_models
 from .calibration import SampleSource, default_samples, iterate, spec_samples
 from .export import QUANTIZATIONS, default_labels, input_shapes, is_photo_list, model_spec, resolve_model
 from .metadata import read_metadata
-from .onnx_ranges import RangeMatch, match_ranges
+from .onnx_ranges import RangeMatch, carry_biases, match_ranges
 
 """``metadata_props`` key of the bundle's JSON (same name as the TFLite metadata buffer)."""
 SPEC_FIELDS = ("version", "grid", "resize", "chroma", "layout", "channels", "normalize")
@@ -220,8 +220,9 @@ def to_int8(fp32: bytes, calibration: SampleSource, names: Sequence[str],
     reduces each tensor to its min and max, so memory does not grow with the samples),
     float32 inputs and output (the graph quantizes and dequantizes inside). With
     ``reference``, an int8 ``.tflite`` bundle of the same network, the activations it has take
-    its scales and zero points instead (:mod:`converters.ship.onnx_ranges`, matched on the
-    first ``match_samples`` samples).
+    its scales and zero points instead, its weights its per-channel scales and its biases its
+    int32 values (:mod:`converters.ship.onnx_ranges`, matched on the first ``match_samples``
+    samples).
 
     Returns:
         ``(model, calibration samples, the range match or None)``.
@@ -255,7 +256,10 @@ def to_int8(fp32: bytes, calibration: SampleSource, names: Sequence[str],
         quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         extra_options={"TensorQuantOverrides": match.overrides} if match else None)
-        return onnx.load(str(out)), reader.count, match
+        proto = onnx.load(str(out))
+        if match is not None:
+            match.biases = carry_biases(proto, reference)
+        return proto, reader.count, match
 
 
 def set_onnx_metadata(onnx_model: Any, payload: dict[str, Any]) -> None:

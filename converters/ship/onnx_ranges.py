@@ -16,8 +16,10 @@ same NHWC shape whose dequantized values correlate best with it (at least ``min_
 clearly better than the runner-up of another scale). Activations of pure data-movement nodes
 (reshape, transpose, pad, resize, depth-to-space, ...) that have no LiteRT counterpart inherit
 their input's parameters, as in LiteRT. Unmatched activations keep ONNX Runtime's calibration.
-Weights are not overridden: both converters quantize them per channel, symmetric, from the
-same float weights.
+Weights are matched by value too and take the bundle's per-channel scales (the converters
+differ on channels whose weights are all but zero), and after quantization the int32 biases
+take the bundle's values (:func:`carry_biases`). What still differs is arithmetic: how each
+runtime rounds when it requantizes an accumulator.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class RangeMatch:
         inherited: ONNX tensor -> the ONNX tensor it inherited them from (data movement).
         unmatched: float ONNX activations left to ONNX Runtime's calibration.
         weights: Conv/Gemm weights that took the bundle's per-channel scales.
+        biases: int32 biases that took the bundle's values (:func:`carry_biases`, after
+            quantization).
     """
 
     overrides: dict[str, list[dict[str, Any]]]
@@ -53,11 +57,12 @@ class RangeMatch:
     inherited: dict[str, str]
     unmatched: list[str]
     weights: int = 0
+    biases: int = 0
 
     def __str__(self) -> str:
         return (f"{len(self.matched)} activations matched to the LiteRT bundle, {len(self.inherited)} "
                 f"inherited through data movement, {len(self.unmatched)} left to calibration, "
-                f"{self.weights} weights took its per-channel scales")
+                f"{self.weights} weights took its per-channel scales and {self.biases} its int32 biases")
 
 
 def _litert_tensors(bundle: Path | bytes, samples: Sequence[Sample]) -> list[tuple[str, float, int, np.ndarray]]:
@@ -95,9 +100,23 @@ _LAYOUTS = {"CONV_2D": (0, 3, 1, 2), "DEPTHWISE_CONV_2D": (3, 0, 1, 2), "FULLY_C
 """LiteRT weight layout -> ONNX's (OHWI -> OIHW, 1HWC -> C1HW, (out, in) stays): output channels first."""
 
 
-def _litert_weights(bundle: Path | bytes) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """The per-channel int8 weights of ``bundle``'s convolutions and dense layers: ``(name,
-    dequantized values in ONNX layout, per-output-channel scales)``."""
+@dataclasses.dataclass
+class _LiteWeight:
+    """One LiteRT convolution's or dense layer's int8 weights, in ONNX layout, and its bias."""
+
+    name: str
+    q: np.ndarray  # int8, output channels first
+    scales: np.ndarray  # float32 (out,)
+    bias: np.ndarray | None  # int32 (out,), scale ``bias_scales``
+    bias_scales: np.ndarray | None
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.q.astype(np.float32) * self.scales.reshape((-1,) + (1,) * (self.q.ndim - 1))
+
+
+def _litert_weights(bundle: Path | bytes) -> list[_LiteWeight]:
+    """The per-channel int8 weights (and int32 biases) of ``bundle``'s convolutions and dense layers."""
     from ai_edge_litert.interpreter import Interpreter
 
     kwargs = {"model_content": bundle} if isinstance(bundle, bytes) else {"model_path": str(bundle)}
@@ -112,13 +131,14 @@ def _litert_weights(bundle: Path | bytes) -> list[tuple[str, np.ndarray, np.ndar
         q = t["quantization_parameters"]
         if t["dtype"] != np.int8 or not len(q["scales"]):
             continue
-        w = it.get_tensor(t["index"]).astype(np.float32)
-        shape = [1] * w.ndim
-        shape[q["quantized_dimension"]] = -1
-        w = (w * q["scales"].reshape(shape) if len(q["scales"]) > 1 else w * q["scales"][0])
-        w = w.transpose(_LAYOUTS[op["op_name"]])
+        w = it.get_tensor(t["index"]).transpose(_LAYOUTS[op["op_name"]])
         scales = np.broadcast_to(q["scales"], (w.shape[0],)).astype(np.float32)
-        out.append((t["name"], w, scales))
+        bias = bias_scales = None
+        if len(op["inputs"]) > 2 and op["inputs"][2] >= 0 and details[op["inputs"][2]]["dtype"] == np.int32:
+            b = details[op["inputs"][2]]
+            bias = it.get_tensor(b["index"]).reshape(-1)
+            bias_scales = np.broadcast_to(b["quantization_parameters"]["scales"], bias.shape).astype(np.float32)
+        out.append(_LiteWeight(t["name"], w, scales, bias, bias_scales))
     return out
 
 
@@ -128,7 +148,7 @@ def _weight_overrides(model: Any, bundle: Path | bytes, min_corr: float) -> dict
     from onnx import numpy_helper
 
     inits = {i.name: i for i in model.graph.initializer}
-    lite = _litert_weights(bundle)
+    lite = [(v.values, v.scales) for v in _litert_weights(bundle)]
     overrides: dict[str, list[dict[str, Any]]] = {}
     for node in model.graph.node:
         if node.op_type not in ("Conv", "Gemm") or len(node.input) < 2 or node.input[1] not in inits:
@@ -136,13 +156,54 @@ def _weight_overrides(model: Any, bundle: Path | bytes, min_corr: float) -> dict
         if node.op_type == "Gemm" and not any(a.name == "transB" and a.i == 1 for a in node.attribute):
             continue  # a (in, out) weight: no per-output-channel axis 0 to carry
         w = numpy_helper.to_array(inits[node.input[1]])
-        scored = sorted(((_corr(w, v), s) for _, v, s in lite if v.shape == w.shape), key=lambda c: -c[0])
+        scored = sorted(((_corr(w, v), s) for v, s in lite if v.shape == w.shape), key=lambda c: -c[0])
         if scored and scored[0][0] >= min_corr and (len(scored) < 2 or scored[0][0] - scored[1][0] >= 0.02):
             scales = scored[0][1]
             overrides[node.input[1]] = [{"axis": 0, "scale": np.array(scales[0], np.float32),
                                          "zero_point": np.array(0, np.int8)}] + \
                 [{"scale": np.array(c, np.float32), "zero_point": np.array(0, np.int8)} for c in scales[1:]]
     return overrides
+
+
+def carry_biases(qdq: Any, bundle: Path | bytes, *, rtol: float = 1e-5) -> int:
+    """Give the quantized ONNX ``qdq`` model's int32 biases the bundle's values, in place.
+
+    After :func:`match_ranges` both bundles quantize a layer with the same input and weight
+    scales, hence the same bias scale; the int32 biases still differ by a few units where the
+    two converters fold batch normalisation in different float order. Each Conv/Gemm whose
+    int8 weights equal (>= 99.9% of elements) those of one of the bundle's layers, and whose
+    bias scales agree within ``rtol``, takes that layer's int32 bias.
+
+    Returns:
+        How many biases were replaced.
+    """
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in qdq.graph.initializer}
+    made = {o: n for n in qdq.graph.node for o in n.output}
+    lite = [w for w in _litert_weights(bundle) if w.bias is not None]
+
+    def dequantized(name: str) -> tuple[Any, np.ndarray, np.ndarray] | None:
+        dq = made.get(name)
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] not in inits:
+            return None
+        return inits[dq.input[0]], numpy_helper.to_array(inits[dq.input[0]]), numpy_helper.to_array(inits[dq.input[1]])
+
+    replaced = 0
+    for node in qdq.graph.node:
+        if node.op_type not in ("Conv", "Gemm") or len(node.input) < 3:
+            continue
+        w, b = dequantized(node.input[1]), dequantized(node.input[2])
+        if w is None or b is None or w[1].dtype != np.int8 or b[1].dtype != np.int32:
+            continue
+        same = [v for v in lite if v.q.shape == w[1].shape and np.mean(v.q == w[1]) >= 0.999]
+        if len(same) != 1 or same[0].bias.shape != b[1].shape:
+            continue
+        if not np.allclose(np.broadcast_to(b[2], b[1].shape), same[0].bias_scales, rtol=rtol, atol=0):
+            continue
+        b[0].CopyFrom(numpy_helper.from_array(same[0].bias.astype(np.int32), b[0].name))
+        replaced += 1
+    return replaced
 
 
 def _onnx_tensors(model: Any, samples: Sequence[Sample], names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -229,4 +290,4 @@ def match_ranges(model: Any, bundle: Path | bytes, samples: Sequence[Sample], na
     return RangeMatch({**overrides, **weights}, matched, inherited, unmatched, len(weights))
 
 
-__all__ = ["MOVES", "RangeMatch", "match_ranges"]
+__all__ = ["MOVES", "RangeMatch", "carry_biases", "match_ranges"]
