@@ -123,11 +123,15 @@ def test_teacher_crop_matches_student_window(data: Path, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0_rgb", "efficientnet_lite0_dct_split64",
-                                  "efficientnet_lite0_dct_merged24"])
+                                  "efficientnet_lite0_dct_merged24", "resnet50_rgb", "deconvolution_rfa"])
 def test_torch_twin_computes_the_keras_model(name: str) -> None:
+    """Every layer kind of the zoo (ResNet50's MaxPooling2D, the deconvolution's
+    Conv2DTranspose and ChannelSlice included) computes in PyTorch what it does in Keras."""
     import keras
 
-    model = build(name, **({"image_size": 64} if name.endswith("rgb") else {"grid": (8, 8), "adapter_width": 32}))
+    from .test_zoo import small_overrides
+
+    model = build(name, **small_overrides(name))
     rng = np.random.default_rng(0)
     inputs = {t.name: rng.standard_normal((2, *t.shape[1:])).astype(np.float32) for t in model.inputs}
     graph = TorchGraph(model).eval()

@@ -115,9 +115,29 @@ def test_command_line(tmp_path, capsys):
     assert "invalid choice: 'pb'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["resnet50_rgb", "deconvolution_rfa"])
+def test_every_layer_kind_of_the_zoo_exports(name, tmp_path):
+    """ResNet50's max pooling and the deconvolution's transposed convolutions and channel
+    slices: the ONNX bundle computes what the TFLite fp32 conversion does."""
+    keras.utils.set_random_seed(0)
+    model = build(name, **small_overrides(name))
+    export_onnx(model, tmp_path / "m.onnx")
+    rng = np.random.default_rng(0)
+    x = {t.name: rng.standard_normal((2, *t.shape[1:])).astype(np.float32) for t in model.inputs}
+    lite = LiteRunner(convert(model, "fp32"))
+    ref = np.concatenate([lite({k: v[i:i + 1] for k, v in x.items()}) for i in range(2)])
+    got = _session(tmp_path / "m.onnx").run(["logits"], x)[0]
+    assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
 def test_unsupported_layer_is_named():
-    with pytest.raises(ValueError, match=r"pool1 \(MaxPooling2D\)"):
-        export_onnx("resnet50_rgb", "unused.onnx", overrides=small_overrides("resnet50_rgb"))
+    from converters.ship.onnx_export import torch_twin
+
+    x = keras.Input((8, 8, 3), name="image")
+    model = keras.Model(x, keras.layers.Dense(2, name="logits")(
+        keras.layers.Flatten()(keras.layers.AveragePooling2D(2, name="pool")(x))))
+    with pytest.raises(ValueError, match=r"pool \(AveragePooling2D\)"):
+        torch_twin(model)
 
 
 def test_int8_takes_a_tflite_bundles_scales(bundles, tmp_path):

@@ -10,10 +10,11 @@ copy weights (including BatchNormalization statistics) between the two by layer 
 rebuilt without Keras (``TorchGraph(plan)``; :mod:`converters.train.qat` trains from such a package
 on machines that have only PyTorch).
 
-Supported layers are the ones the zoo's EfficientNet models use: ``InputLayer``, ``Conv2D`` and
-``DepthwiseConv2D`` (TensorFlow ``SAME``/``VALID`` padding), ``BatchNormalization``, ``ReLU``,
-``Add``, ``Concatenate``, ``UpSampling2D`` (nearest), the zoo's ``DepthToSpace``, ``Identity``,
-``GlobalAveragePooling2D``, ``Dropout`` and ``Dense``. Tensors are NCHW in PyTorch (stored
+Supported layers are the ones the zoo uses: ``InputLayer``, ``Conv2D`` and ``DepthwiseConv2D``
+(TensorFlow ``SAME``/``VALID`` padding), ``Conv2DTranspose`` (``VALID``, no output padding),
+``MaxPooling2D`` (``SAME``/``VALID``), ``BatchNormalization``, ``ReLU``, ``Add``,
+``Concatenate``, ``UpSampling2D`` (nearest), the zoo's ``DepthToSpace`` and ``ChannelSlice``,
+``Identity``, ``GlobalAveragePooling2D``, ``Dropout`` and ``Dense``. Tensors are NCHW in PyTorch (stored
 channels-last); Keras NHWC inputs are transposed by the caller (:func:`nchw`).
 """
 
@@ -43,8 +44,8 @@ class _Conv(nn.Module):
         kh, kw = d["kernel"]
         self.stride = d["stride"]
         # Stride 1 SAME padding of an odd kernel is symmetric: the convolution pads itself.
-        # Otherwise (stride 2) TF pads more after than before: F.pad in forward.
-        self.explicit_pad = d["padding"] == "same" and self.stride > 1
+        # Otherwise (stride 2, or an even kernel) TF pads more after than before: F.pad in forward.
+        self.explicit_pad = d["padding"] == "same" and (self.stride > 1 or kh % 2 == 0 or kw % 2 == 0)
         own = (kh // 2, kw // 2) if d["padding"] == "same" and not self.explicit_pad else 0
         depthwise = d["kind"] == "DepthwiseConv2D"
         self.conv = nn.Conv2d(d["cin"], d["cin"] if depthwise else d["cout"], (kh, kw), self.stride, own,
@@ -63,6 +64,30 @@ class _Conv(nn.Module):
             return self.conv(x)
         c = self.conv
         return F.conv2d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups)
+
+
+class _MaxPool(nn.Module):
+    """Keras ``MaxPooling2D``; TensorFlow ``SAME`` padding pads with -inf (padding never wins)."""
+
+    def __init__(self, d: dict[str, Any]):
+        super().__init__()
+        self.pool, self.stride, self.same = tuple(d["pool"]), tuple(d["stride"]), d["padding"] == "same"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same:
+            top, bottom = _same_pad(x.shape[2], self.pool[0], self.stride[0])
+            left, right = _same_pad(x.shape[3], self.pool[1], self.stride[1])
+            x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
+        return F.max_pool2d(x, self.pool, self.stride)
+
+
+def _transposed(d: dict[str, Any]) -> nn.Module:
+    """Keras ``Conv2DTranspose`` with ``VALID`` padding and no output padding (the zoo's
+    deconvolution: output size = (input - 1) * stride + kernel, as PyTorch's)."""
+    if d["padding"] != "valid" or d.get("output_padding") is not None:
+        raise NotImplementedError(f"TorchGraph: Conv2DTranspose {d['name']} needs padding 'valid' "
+                                  "and no output_padding")
+    return nn.ConvTranspose2d(d["cin"], d["cout"], tuple(d["kernel"]), tuple(d["stride"]), bias=d["bias"])
 
 
 class _Lambda(nn.Module):
@@ -84,6 +109,14 @@ def describe(layer: Any) -> dict[str, Any]:
     if kind in ("Conv2D", "DepthwiseConv2D"):
         d.update(kernel=list(layer.kernel_size), stride=int(layer.strides[0]), padding=layer.padding, cin=cin,
                  cout=int(getattr(layer, "filters", None) or cin), bias=bool(layer.use_bias))
+    elif kind == "Conv2DTranspose":
+        d.update(kernel=list(layer.kernel_size), stride=list(layer.strides), padding=layer.padding, cin=cin,
+                 cout=int(layer.filters), bias=bool(layer.use_bias),
+                 output_padding=None if layer.output_padding is None else list(layer.output_padding))
+    elif kind == "MaxPooling2D":
+        d.update(pool=list(layer.pool_size), stride=list(layer.strides), padding=layer.padding)
+    elif kind == "ChannelSlice":
+        d.update(start=int(layer.start), stop=int(layer.stop))
     elif kind == "BatchNormalization":
         d.update(cin=cin, eps=float(layer.epsilon), momentum=float(layer.momentum))
     elif kind == "ReLU":
@@ -104,6 +137,13 @@ def _module(d: dict[str, Any]) -> nn.Module:
     kind = d["kind"]
     if kind in ("Conv2D", "DepthwiseConv2D"):
         return _Conv(d)
+    if kind == "Conv2DTranspose":
+        return _transposed(d)
+    if kind == "MaxPooling2D":
+        return _MaxPool(d)
+    if kind == "ChannelSlice":
+        start, stop = d["start"], d["stop"]
+        return _Lambda(lambda x: x[:, start:stop])
     if kind == "BatchNormalization":
         return nn.BatchNorm2d(d["cin"], eps=d["eps"], momentum=1.0 - d["momentum"])
     if kind == "ReLU":
@@ -201,6 +241,8 @@ def _torch_arrays(layer: Any) -> list[np.ndarray]:
     w = layer.get_weights()
     if kind == "Conv2D":
         return [w[0].transpose(3, 2, 0, 1)] + w[1:]
+    if kind == "Conv2DTranspose":  # Keras (kh, kw, out, in) -> PyTorch (in, out, kh, kw)
+        return [w[0].transpose(3, 2, 0, 1)] + w[1:]
     if kind == "DepthwiseConv2D":
         return [w[0].transpose(2, 3, 0, 1)] + w[1:]
     if kind == "Dense":
@@ -235,7 +277,7 @@ def to_keras(graph: TorchGraph, model: Any) -> None:
         layer = model.get_layer(name)
         tensors = [t.detach().cpu().numpy() for t in _tensors(module)]
         kind = type(layer).__name__
-        if kind == "Conv2D":
+        if kind in ("Conv2D", "Conv2DTranspose"):  # both transposes are their own inverse pair
             tensors[0] = tensors[0].transpose(2, 3, 1, 0)
         elif kind == "DepthwiseConv2D":
             tensors[0] = tensors[0].transpose(2, 3, 0, 1)
