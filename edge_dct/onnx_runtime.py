@@ -16,13 +16,16 @@ dynamic, so :meth:`OnnxRunner.run_batch` runs N images in one call.
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from edge_dct.bundle import ModelBundle
 from edge_dct.errors import AcceleratorUnavailableError, InvalidArgumentError, ModelError, RuntimeUnavailableError
+from edge_dct.paths import cache_dir
 
 ONNX_ACCELERATORS = ("cpu", "cuda", "tensorrt", "auto")
 _PROVIDERS = {
@@ -41,6 +44,34 @@ def _ort() -> Any:
             "ONNX bundles need ONNX Runtime: pip install edge-dct[onnx] (CPU) or edge-dct[onnx-gpu] "
             f"({e})") from e
     return onnxruntime
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` exists or can be made, and takes files (a read-only home: no cache)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
+def providers(wanted: list[str], available: set[str]) -> list[str | tuple[str, dict[str, str]]]:
+    """The execution providers to ask for, in order, with their options.
+
+    TensorRT builds an engine for the model the first time a session starts, which takes
+    minutes on a Jetson; its engines are cached under :func:`edge_dct.paths.cache_dir`
+    (``tensorrt``), so later starts load them in seconds.
+    """
+    out: list[str | tuple[str, dict[str, str]]] = []
+    for p in wanted:
+        if p not in available:
+            continue
+        engines = cache_dir("tensorrt")
+        if p == "TensorrtExecutionProvider" and _writable(engines):
+            out.append((p, {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(engines)}))
+        else:
+            out.append(p)
+    return out
 
 
 def session(content: bytes, name: str, accelerator: str = "cpu",
@@ -75,8 +106,7 @@ def session(content: bytes, name: str, accelerator: str = "cpu",
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # errors only
         try:
-            sess = ort.InferenceSession(content, sess_options=opts,
-                                        providers=[p for p in wanted if p in available])
+            sess = ort.InferenceSession(content, sess_options=opts, providers=providers(wanted, available))
         except Exception as e:  # onnxruntime raises its own types (Fail, InvalidProtobuf, ...)
             if choice == "cpu":
                 raise ModelError(f"ONNX Runtime cannot load the model: {e}", name) from e
@@ -162,4 +192,4 @@ class OnnxRunner:
         self._session = self._stream = None
 
 
-__all__ = ["ONNX_ACCELERATORS", "OnnxRunner", "session"]
+__all__ = ["ONNX_ACCELERATORS", "OnnxRunner", "providers", "session"]

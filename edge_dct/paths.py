@@ -1,4 +1,4 @@
-"""Where things are: JPEG files named on a command line, and the work folder.
+"""Where things are: JPEG files named on a command line, the work folder, the cache.
 
 Shared by the ``edge-dct`` command (``edge_dct.cli``) and its benchmark (``edge_dct.bench``).
 """
@@ -35,4 +35,13 @@ def work_dir() -> Path:
     return Path(os.environ.get(WORK_ENV, Path.home() / "edge_dct_work"))
 
 
-__all__ = ["JPEG_SUFFIXES", "WORK_ENV", "expand_paths", "work_dir"]
+def cache_dir(*parts: str) -> Path:
+    """Folder for what the SDK may rebuild at any time (TensorRT engines).
+
+    Returns:
+        ``$XDG_CACHE_HOME/edge_dct/PARTS`` (default ``~/.cache/edge_dct/PARTS``); not created.
+    """
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "edge_dct", *parts)
+
+
+__all__ = ["JPEG_SUFFIXES", "WORK_ENV", "cache_dir", "expand_paths", "work_dir"]

@@ -18,14 +18,23 @@ def add_stream_arguments(parser: argparse.ArgumentParser, source: str) -> None:
     parser.add_argument("--boundary", help="multipart boundary of the recording (default: find "
                         "frames by their JPEG markers, which also skips multipart headers)")
     parser.add_argument("--model", help="an edge_dct .tflite or .onnx bundle (default: the embedded model)")
+    parser.add_argument("--backend", choices=list(BACKENDS), default="auto",
+                        help="runtime of the network: litert (.tflite) or onnxruntime (.onnx); "
+                             "auto (default): the model file's")
     parser.add_argument("--accelerator", default="cpu",
                         choices=["cpu", "gpu", "edgetpu", "cuda", "tensorrt", "auto"],
                         help="cpu (default); gpu/edgetpu for .tflite bundles, cuda/tensorrt for .onnx "
                              "bundles on ONNX Runtime (auto: the best available)")
 
 
+BACKENDS = {"auto": None, "litert": "tflite", "onnxruntime": "onnx"}
+"""``--backend`` -> the bundle format it runs (None: whichever the model file is)."""
+ONNX_HINT = ("python -m converters export default default_fp16.onnx --format onnx --quantize fp16, "
+             "then --model default_fp16.onnx")
+
+
 def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: int = 0,
-                    accelerator: str = "cpu") -> int:
+                    accelerator: str = "cpu", backend: str = "auto") -> int:
     """Classifies JPEG frames straight from their bytes, one line per frame.
 
     Args:
@@ -33,6 +42,8 @@ def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: in
         model: An edge_dct bundle; None for the embedded default model.
         limit: Stop after this many frames (0: run until the source ends or Ctrl-C).
         accelerator: Where the network runs (see ``edge_dct.BaseOptions``).
+        backend: ``"litert"`` or ``"onnxruntime"``: the runtime the model must run on (a
+            bundle of the other format is an error, exit 2); ``"auto"``: the model file's.
 
     Returns:
         Exit status: 1 if any frame failed to classify, else 0.
@@ -46,6 +57,13 @@ def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: in
         classifier = edge_dct.Classifier(options)
     except edge_dct.EdgeDctError as e:  # the model, the accelerator or the runtime
         print(f"error: {e}")
+        return 2
+    wanted = BACKENDS[backend]
+    if wanted is not None and classifier.bundle.format != wanted:
+        classifier.close()
+        hint = f" ({ONNX_HINT})" if wanted == "onnx" else ""
+        print(f"error: --backend {backend} runs .{wanted} bundles; {model or 'the embedded model'} is "
+              f"a .{classifier.bundle.format} bundle{hint}")
         return 2
     print(f"network on {classifier.accelerator} ({classifier.bundle.format})", flush=True)
     with classifier:

@@ -38,6 +38,7 @@ examples:
   python3 examples/jetson_gstreamer.py --device /dev/video0 --size 640x480 --frames 100
   python3 examples/jetson_gstreamer.py --csi --size 640x480
   python3 examples/jetson_gstreamer.py --replay recording.mjpeg
+  python3 examples/jetson_gstreamer.py --backend onnxruntime --accelerator tensorrt --model default_fp16.onnx
 """
 
 NO_GSTREAMER = """error: no GStreamer support for Python: {errors}.
@@ -137,22 +138,22 @@ def opencv_frames(pipeline: str) -> Iterator[bytes]:
     return frames()
 
 
-def camera_frames(pipeline: str, backend: str) -> Iterator[bytes]:
-    """Opens the pipeline with the first backend that works (``gi``, then ``opencv``).
+def camera_frames(pipeline: str, capture: str) -> Iterator[bytes]:
+    """Opens the pipeline with the first capture path that works (``gi``, then ``opencv``).
 
     Args:
         pipeline: A gst-launch description ending in an appsink with ``image/jpeg`` caps.
-        backend: ``"auto"``, ``"gi"`` or ``"opencv"``.
+        capture: ``"auto"``, ``"gi"`` or ``"opencv"``.
 
     Returns:
         An iterator of JPEG frames (bytes).
 
     Raises:
-        SystemExit: No backend is available, with what to install.
+        SystemExit: No capture path is available, with what to install.
     """
     errors = []
     for name, opener in (("gi", gi_frames), ("opencv", opencv_frames)):
-        if backend in ("auto", name):
+        if capture in ("auto", name):
             try:
                 frames = opener(pipeline)
             except (ImportError, ValueError) as e:  # gi raises ValueError for a missing Gst
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     parser.add_argument("--fps", type=int, default=30, help="frame rate (default 30)")
     parser.add_argument("--pipeline", help="a full gst-launch pipeline instead of the above")
-    parser.add_argument("--backend", choices=["auto", "gi", "opencv"], default="auto",
+    parser.add_argument("--capture", choices=["auto", "gi", "opencv"], default="auto",
                         help="how to pull frames from GStreamer (default: gi, else OpenCV)")
     add_stream_arguments(parser, "a camera")
     args = parser.parse_args(argv)
@@ -193,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         pipeline = args.pipeline or (CSI_PIPELINE if args.csi else USB_PIPELINE).format(
             device=args.device, sensor=args.sensor, width=width, height=height, fps=args.fps)
-        frames = camera_frames(pipeline, args.backend)
-    return classify_frames(frames, args.model, args.frames, args.accelerator)
+        frames = camera_frames(pipeline, args.capture)
+    return classify_frames(frames, args.model, args.frames, args.accelerator, args.backend)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     frames = (replay_frames(args.replay, args.boundary) if args.replay
               else webcam_frames(args.device, width, height, args.fps))
-    return classify_frames(frames, args.model, args.frames, args.accelerator)
+    return classify_frames(frames, args.model, args.frames, args.accelerator, args.backend)
 
 
 if __name__ == "__main__":

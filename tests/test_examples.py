@@ -399,7 +399,29 @@ def test_jetson_live_gstreamer_pipeline(tmp_path) -> None:
         pytest.skip("GStreamer bindings or jpegenc unavailable: " + probe.stderr.decode()[-200:])
     pipeline = ("videotestsrc num-buffers=3 ! video/x-raw,width=640,height=480 ! jpegenc ! "
                 "image/jpeg ! appsink name=sink sync=false")
-    res = run("jetson_gstreamer.py", "--backend", "gi", "--pipeline", pipeline, env=env)
+    res = run("jetson_gstreamer.py", "--capture", "gi", "--pipeline", pipeline, env=env)
     assert res.returncode == 0, res.stderr.decode()
     assert b"GStreamer via gi" in res.stderr
     assert [n for n, *_ in frame_results(res.stdout)] == [1, 2, 3]
+
+
+@needs_model
+def test_backend_picks_the_runtime(streams, tmp_path) -> None:
+    """``--backend onnxruntime`` runs an .onnx bundle on ONNX Runtime; a bundle of the other
+    format is refused with exit 2, naming it (and how to make an .onnx one)."""
+    res = run("jetson_gstreamer.py", "--replay", streams["concat"], "--backend", "onnxruntime")
+    assert res.returncode == 2
+    assert b"--backend onnxruntime runs .onnx bundles" in res.stdout and b"converters export default" in res.stdout
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from edge_dct.bundle import ModelBundle
+    from tests.test_onnx_runtime import tiny_bundle
+
+    model = tmp_path / "tiny.onnx"
+    model.write_bytes(tiny_bundle(dict(ModelBundle.load().metadata, format="onnx", precision="fp32"))[0])
+    res = run("jetson_gstreamer.py", "--replay", streams["concat"], "--frames", 2, "--backend", "onnxruntime",
+              "--accelerator", "cpu", "--model", model)
+    assert res.returncode == 0, res.stderr.decode()
+    assert b"network on cpu (onnx)" in res.stdout and len(frame_results(res.stdout)) == 2
+    res = run("usb_webcam_mjpeg.py", "--replay", streams["concat"], "--backend", "litert", "--model", model)
+    assert res.returncode == 2 and b"is a .onnx bundle" in res.stdout

@@ -184,3 +184,20 @@ def test_bench_throughput_compares_both_pipelines_per_schedule(bundle, tmp_path,
         assert r[kind]["accelerator"] == "cpu"
         assert all(len(r[kind]["runs"][m]) == 3 for m in ("single", "batched"))
         assert r[kind]["single"] > 0 and r[kind]["batched"] > 0
+
+
+def test_tensorrt_engines_are_cached(tmp_path, monkeypatch) -> None:
+    """The provider list asked of ONNX Runtime: TensorRT with its engine cache under the
+    XDG cache folder, the others plain, missing ones dropped; no cache on a read-only home."""
+    from edge_dct.onnx_runtime import _PROVIDERS, providers
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    got = providers(_PROVIDERS["tensorrt"], {"TensorrtExecutionProvider", "CPUExecutionProvider"})
+    engines = tmp_path / "edge_dct" / "tensorrt"
+    assert got == [("TensorrtExecutionProvider", {"trt_engine_cache_enable": "True",
+                                                   "trt_engine_cache_path": str(engines)}),
+                   "CPUExecutionProvider"]
+    assert engines.is_dir()
+    (tmp_path / "ro").write_text("a file, not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ro"))
+    assert providers(_PROVIDERS["tensorrt"], {"TensorrtExecutionProvider"}) == ["TensorrtExecutionProvider"]
