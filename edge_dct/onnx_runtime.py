@@ -26,6 +26,7 @@ import numpy as np
 from edge_dct.bundle import ModelBundle
 from edge_dct.errors import AcceleratorUnavailableError, InvalidArgumentError, ModelError, RuntimeUnavailableError
 from edge_dct.paths import cache_dir
+from edge_dct.runtime import EMBED_SIGNATURE, EMBEDDING_OUTPUT, TensorInfo
 
 ONNX_ACCELERATORS = ("cpu", "cuda", "tensorrt", "auto")
 _PROVIDERS = {
@@ -127,6 +128,9 @@ class OnnxRunner:
         providers: The session's execution providers, in order.
         input_dtype: float32 (quantized ONNX bundles keep float inputs, QDQ inside).
         quantization: None (no input quantization for prepare).
+        signature: None (``logits``) or ``"embed"`` (``embedding`` and ``logits``, for
+            :class:`~edge_dct.ImageEmbedder`; bundles exported with an ``embedding`` output).
+        outputs: name -> TensorInfo of what :meth:`run_all` returns (batch 1, float32).
     """
 
     input_dtype = np.dtype(np.float32)
@@ -137,14 +141,24 @@ class OnnxRunner:
                  signature: str | None = None):
         if delegate_path is not None:
             raise InvalidArgumentError("delegate_path applies to LiteRT bundles, not ONNX ones")
-        if signature is not None:
-            raise ModelError(f"ONNX bundles have one signature (logits), not {signature!r}", bundle.name)
+        if signature not in (None, EMBED_SIGNATURE):
+            raise ModelError(f"ONNX bundles have the logits and, exported with one, the {EMBED_SIGNATURE!r} "
+                             f"outputs, not a signature {signature!r}", bundle.name)
         self.bundle = bundle
+        self.signature = signature
         self._session, self.accelerator = session(bundle.content, bundle.name, accelerator, num_threads)
         self.providers = self._session.get_providers()
         self._stream: Any = None
         self._stream_lock = threading.Lock()
         self._check_against_spec()
+        names = [o.name for o in self._session.get_outputs()]
+        if signature == EMBED_SIGNATURE and EMBEDDING_OUTPUT not in names:
+            raise ModelError(f"no {EMBEDDING_OUTPUT!r} output (outputs {names}): export the bundle again "
+                             "(python -m converters export MODEL OUT.onnx --format onnx adds it)", bundle.name)
+        wanted = [EMBEDDING_OUTPUT, _LOGITS] if signature == EMBED_SIGNATURE else [_LOGITS]
+        self.outputs = {o.name: TensorInfo(o.name, (1, *[d if isinstance(d, int) else -1 for d in o.shape[1:]]),
+                                           np.dtype(np.float32), 0.0, 0)
+                        for o in self._session.get_outputs() if o.name in wanted}
 
     def _check_against_spec(self) -> None:
         spec = self.bundle.spec
@@ -170,6 +184,13 @@ class OnnxRunner:
     def run_batch(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
         """Runs N images (tensors with a leading batch axis N); returns (N, num_classes) float32."""
         return np.asarray(self._session.run([_LOGITS], dict(tensors))[0], np.float32)
+
+    def run_all(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs one image; returns every output of the signature: name -> float32 (size,)
+        (``embed``: ``embedding`` and ``logits`` from one run)."""
+        names = list(self.outputs)
+        return {n: np.asarray(v, np.float32).reshape(-1)
+                for n, v in zip(names, self._session.run(names, dict(tensors)))}
 
     @property
     def streams_schedule(self) -> bool:

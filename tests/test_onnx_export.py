@@ -70,10 +70,28 @@ def test_inputs_are_nhwc_with_a_dynamic_batch(bundles):
         graph = onnx.load(str(path)).graph
         shapes = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
         assert shapes == {"y": ["batch", 8, 8, 64], "cbcr": ["batch", 4, 4, 128]}, q
-        assert [o.name for o in graph.output] == ["logits"]
+        assert [o.name for o in graph.output] == ["logits", "embedding"]
         float32 = onnx.TensorProto.FLOAT
         assert all(v.type.tensor_type.elem_type == float32 for v in [*graph.input, *graph.output]), q
         assert bundles["reports"][q].inputs == shapes
+
+
+def test_embedding_output_is_the_heads_input(bundles):
+    """``embedding`` is what the dense head reads (the pooled features), at every precision,
+    and ``edge_dct.ImageEmbedder`` runs it."""
+    model = bundles["model"]
+    features = keras.Model(model.inputs, model.get_layer("logits").input)
+    x = {k: np.concatenate([s[k] for s in bundles["samples"]]) for k in ("y", "cbcr")}
+    want = np.asarray(features(x, training=False))
+    for q, tol in (("fp32", 1e-4), ("fp16", 2e-2), ("int8", 0.25)):
+        got = _session(bundles["paths"][q]).run(["embedding"], x)[0]
+        assert got.shape == want.shape and got.dtype == np.float32, q
+        assert np.abs(got - want).max() <= tol * np.abs(want).max(), q
+    with edge_dct.ImageEmbedder.create_from_model_path(str(bundles["paths"]["fp32"])) as e:
+        assert e.dimension == want.shape[1]
+        got = e.embed(corpus_photos("clothing")[0]).embedding
+        np.testing.assert_allclose(got, np.asarray(features(bundles["samples"][0], training=False))[0],
+                                   atol=1e-4 * np.abs(want).max())
 
 
 def test_metadata_props_round_trip(bundles):

@@ -102,6 +102,27 @@ def test_throughput_mode_equals_one_by_one(bundle, corpus_available) -> None:
             lite.classify_batch(photos, batch_size=4)
 
 
+def test_embedder_needs_an_embedding_output(bundle, tmp_path, corpus_available) -> None:
+    """ImageEmbedder on ONNX bundles: the ``embedding`` output (the pooled features) when the
+    bundle has one; otherwise a ModelError that says how to export it."""
+    path, _, _ = bundle
+    with pytest.raises(edge_dct.ModelError, match="no 'embedding' output.*converters export"):
+        edge_dct.ImageEmbedder.create_from_model_path(str(path))
+    model = onnx.load(str(path))
+    model.graph.node.append(helper.make_node("Identity", ["feat"], ["embedding"]))
+    model.graph.output.append(helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", 192]))
+    with_embedding = tmp_path / "embedding.onnx"
+    onnx.save(model, str(with_embedding))
+    photo = clothing_photos()[0]
+    t = edge_dct.prepare(photo, ModelBundle.load().spec)
+    feat = np.concatenate([t["y"].mean(axis=(1, 2)), t["cbcr"].mean(axis=(1, 2))], axis=1)[0]
+    with edge_dct.ImageEmbedder.create_from_model_path(str(with_embedding)) as e:
+        assert e.dimension == 192
+        np.testing.assert_allclose(e.embed(photo).embedding, feat, rtol=1e-5, atol=1e-6)
+    with edge_dct.Classifier.create_from_model_path(str(with_embedding)) as c:  # logits as before
+        assert len(c.classify(photo).categories) == 5
+
+
 def test_providers_and_accelerators(bundle) -> None:
     path, _, _ = bundle
     available = ort.get_available_providers()

@@ -13,7 +13,8 @@ The bundle contract (what ``edge_dct``'s onnxruntime backend reads):
 
 * inputs named as the InputSpec tensors (``y`` ``[N, H, W, Cy]`` and ``cbcr``
   ``[N, H/2, W/2, Ccb+Ccr]``, or ``dct`` ``[N, H, W, C]``; ``image`` for pixel models), float32;
-  one output ``logits`` ``[N, classes]`` float32; ``N`` dynamic;
+  outputs ``logits`` ``[N, classes]`` and, for a model ending in a dense head, ``embedding``
+  ``[N, features]`` (the head's input), float32; ``N`` dynamic;
 * ``metadata_props["edge_dct"]``: the JSON object a ``.tflite`` bundle of the same model embeds
   (InputSpec v1 fields, ``labels``, provenance) plus ``"format": "onnx"`` and
   ``"precision"`` (``fp32``, ``fp16`` or ``int8``).
@@ -187,7 +188,8 @@ def torch_twin(model: keras.Model):
 
 def fp32_onnx(model: keras.Model, opset: int = OPSET) -> bytes:
     """The fp32 ONNX model (no metadata): NHWC float32 inputs named as ``model.inputs``,
-    output ``logits``, dynamic batch."""
+    outputs ``logits`` and, where the model ends in a dense head, ``embedding``
+    (:func:`expose_embedding`); dynamic batch."""
     import torch
 
     twin = torch_twin(model)
@@ -202,7 +204,40 @@ def fp32_onnx(model: keras.Model, opset: int = OPSET) -> bytes:
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript exporter: torch.export needs onnxscript
         torch.onnx.export(twin, example, buf, dynamo=False, opset_version=opset, input_names=names,
                           output_names=["logits"], dynamic_axes=axes, do_constant_folding=True)
-    return buf.getvalue()
+    import onnx
+
+    proto = onnx.load_from_string(buf.getvalue())
+    expose_embedding(proto)
+    return proto.SerializeToString()
+
+
+def expose_embedding(onnx_model: Any) -> bool:
+    """Adds the classifier head's input, the pooled features, as a second graph output
+    ``embedding`` ``[N, features]`` (what ``edge_dct.ImageEmbedder`` reads; the ``.tflite``
+    bundles' ``embed`` signature), in place. The head is the Gemm (or MatMul, + Add) node that
+    makes ``logits``, reached back through Identity/Flatten/Reshape/Dropout nodes.
+
+    Returns:
+        Whether an output was added (False: no such head, or ``embedding`` already there).
+    """
+    import onnx
+
+    graph = onnx_model.graph
+    if any(o.name == "embedding" for o in graph.output):
+        return False
+    made = {o: n for n in graph.node for o in n.output}
+    node = made.get("logits")
+    while node is not None and node.op_type in ("Identity", "Add", "Flatten", "Reshape", "Dropout"):
+        if node.op_type == "Add":  # MatMul + bias: the MatMul side
+            node = next((made[i] for i in node.input if i in made and made[i].op_type == "MatMul"), None)
+        else:
+            node = made.get(node.input[0])
+    if node is None or node.op_type not in ("Gemm", "MatMul"):
+        return False
+    features = node.input[0]
+    graph.node.append(onnx.helper.make_node("Identity", [features], ["embedding"], name="embedding"))
+    graph.output.append(onnx.helper.make_tensor_value_info("embedding", onnx.TensorProto.FLOAT, ["batch", None]))
+    return True
 
 
 def to_fp16(onnx_model: Any) -> Any:
