@@ -205,6 +205,7 @@ def test_bench_throughput_compares_both_pipelines_per_schedule(bundle, tmp_path,
         assert r[kind]["accelerator"] == "cpu"
         assert all(len(r[kind]["runs"][m]) == 3 for m in ("single", "batched"))
         assert r[kind]["single"] > 0 and r[kind]["batched"] > 0
+    assert throughput(clothing_photos()[:2], str(bundle[0]), rgb, None, "cpu", None, 2, 2, repeat=1)["batch_size"] == 1
 
 
 def test_tensorrt_engines_are_cached(tmp_path, monkeypatch) -> None:
