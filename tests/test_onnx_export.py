@@ -188,3 +188,12 @@ def test_int8_takes_a_tflite_bundles_scales(bundles, tmp_path):
     carried_err = np.abs(_session(tmp_path / "m.onnx").run(["logits"], x)[0] - ref).mean()
     own_err = np.abs(_session(bundles["paths"]["int8"]).run(["logits"], x)[0] - ref).mean()
     assert carried_err < own_err
+
+
+def test_a_reference_of_another_network_is_refused(bundles, tmp_path):
+    from edge_dct.bundle import DEFAULT_MODEL
+
+    photos = corpus_photos("clothing") or corpus_photos()
+    with pytest.raises(ValueError, match="not an int8 bundle of this network"):
+        export_onnx(bundles["model"], tmp_path / "m.onnx", quantize="int8", calibration=photos[3:9],
+                    reference=DEFAULT_MODEL)

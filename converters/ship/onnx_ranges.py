@@ -79,6 +79,12 @@ def _litert_tensors(bundle: Path | bytes, samples: Sequence[Sample]) -> list[tup
     sigs = it.get_signature_list()  # the classifying signature (the default bundle also has ``embed``)
     key = next((k for k, v in sigs.items() if "logits" in v["outputs"]), next(iter(sigs)))
     inputs = it.get_signature_runner(key).get_input_details()  # input name -> details
+    have = {n: tuple(int(v) for v in d["shape"][1:]) for n, d in inputs.items()}
+    want = {n: tuple(np.shape(v)[1:]) for n, v in samples[0].items()} if samples else have
+    if have != want or any(d["dtype"] != np.int8 for d in inputs.values()):
+        raise ValueError(f"the reference bundle is not an int8 bundle of this network: its inputs are "
+                         f"{ {n: (s, np.dtype(inputs[n]['dtype']).name) for n, s in have.items()} }, "
+                         f"the model's {want} (float32, quantized to int8)")
     keep = [t for i, t in details.items()
             if (i in produced or i in {d["index"] for d in inputs.values()}) and t["dtype"] == np.int8
             and len(t["quantization_parameters"]["scales"]) == 1]
