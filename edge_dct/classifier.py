@@ -123,8 +123,9 @@ class Classifier(BundleTask):
         With ``batch_size`` > 1 (throughput mode, bundles with a dynamic batch: ONNX) the
         schedule depends on where the network runs (:mod:`edge_dct.batching`): on CUDA or
         TensorRT the workers prepare each batch into one of two preallocated input buffers
-        while the network runs the previous batch; on the CPU provider ``workers`` streams
-        each prepare a batch and run it with one intra-op thread, in parallel. A result's
+        while the network runs the previous batch; on the CPU provider (at any batch size,
+        1 included) ``workers`` streams each prepare a batch and run it with one intra-op
+        thread, in parallel. A result's
         ``timing`` holds its own prepare time and its batch's inference time divided by the
         batch's size.
 

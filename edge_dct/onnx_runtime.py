@@ -67,8 +67,8 @@ def providers(wanted: list[str], available: set[str]) -> list[str | tuple[str, d
     for p in wanted:
         if p not in available:
             continue
-        engines = cache_dir("tensorrt")
-        if p == "TensorrtExecutionProvider" and _writable(engines):
+        engines = cache_dir("tensorrt") if p == "TensorrtExecutionProvider" else None
+        if engines is not None and _writable(engines):
             out.append((p, {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(engines)}))
         else:
             out.append(p)

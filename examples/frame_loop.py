@@ -52,18 +52,18 @@ def classify_frames(frames: Iterable[bytes], model: str | None = None, limit: in
         frames = itertools.islice(frames, limit)
     failed = 0
     try:
+        wanted = BACKENDS[backend]
+        fmt = edge_dct.bundle.ModelBundle.load(model).format  # before a session (TensorRT: minutes)
+        if wanted is not None and fmt != wanted:
+            hint = f" ({ONNX_HINT})" if wanted == "onnx" else ""
+            print(f"error: --backend {backend} runs .{wanted} bundles; {model or 'the embedded model'} is "
+                  f"a .{fmt} bundle{hint}")
+            return 2
         options = edge_dct.ClassifierOptions(
             base_options=edge_dct.BaseOptions(model=model, accelerator=accelerator), max_results=1)
         classifier = edge_dct.Classifier(options)
     except edge_dct.EdgeDctError as e:  # the model, the accelerator or the runtime
         print(f"error: {e}")
-        return 2
-    wanted = BACKENDS[backend]
-    if wanted is not None and classifier.bundle.format != wanted:
-        classifier.close()
-        hint = f" ({ONNX_HINT})" if wanted == "onnx" else ""
-        print(f"error: --backend {backend} runs .{wanted} bundles; {model or 'the embedded model'} is "
-              f"a .{classifier.bundle.format} bundle{hint}")
         return 2
     print(f"network on {classifier.accelerator} ({classifier.bundle.format})", flush=True)
     with classifier:

@@ -197,3 +197,5 @@ def test_a_reference_of_another_network_is_refused(bundles, tmp_path):
     with pytest.raises(ValueError, match="not an int8 bundle of this network"):
         export_onnx(bundles["model"], tmp_path / "m.onnx", quantize="int8", calibration=photos[3:9],
                     reference=DEFAULT_MODEL)
+    with pytest.raises(ValueError, match="applies to int8 exports, not fp16"):
+        export_onnx(bundles["model"], tmp_path / "m.onnx", quantize="fp16", reference=DEFAULT_MODEL)

@@ -97,6 +97,8 @@ def test_throughput_mode_equals_one_by_one(bundle, corpus_available) -> None:
             clf.classify_batch(photos, batch_size=4)
         with pytest.raises(edge_dct.InvalidArgumentError, match="batch_size"):
             clf.classify_batch(photos, batch_size=0)
+    with pytest.raises(RuntimeError, match="closed"):  # the streams run without the lock: checked
+        clf.classify_batch(photos[:2], batch_size=1, workers=2)
     with edge_dct.Classifier.create_from_model_path(edge_dct.bundle.DEFAULT_MODEL) as lite:
         with pytest.raises(edge_dct.InvalidArgumentError, match="dynamic batch"):
             lite.classify_batch(photos, batch_size=4)

@@ -71,6 +71,7 @@ class OnnxExportReport:
         seconds: wall time of the export (twin, ``torch.onnx.export``, fp16/int8 pass, metadata).
         calibration_samples: samples the int8 calibration saw (0 otherwise).
         ranges: int8 with a reference bundle: how many activations took its parameters.
+        embedding: whether the bundle has the ``embedding`` output.
     """
 
     model: str
@@ -81,13 +82,15 @@ class OnnxExportReport:
     seconds: float
     calibration_samples: int = 0
     ranges: str = ""
+    embedding: bool = False
 
     def __str__(self) -> str:
         shapes = ", ".join(f"{k} {v}" for k, v in self.inputs.items())
         cal = f", calibrated on {self.calibration_samples} samples" if self.calibration_samples else ""
         cal += f"; {self.ranges}" if self.ranges else ""
         return (f"{self.model} -> {self.path} (onnx {self.precision}, {self.size_bytes / 1e6:.2f} MB, "
-                f"{self.seconds:.1f} s{cal})\n  inputs: {shapes} float32; output logits [batch, classes] float32")
+                f"{self.seconds:.1f} s{cal})\n  inputs: {shapes} float32; outputs logits [batch, classes]"
+                f"{' and embedding [batch, features]' if self.embedding else ''} float32")
 
 
 # ------------------------------------------------------------------------------ PyTorch twin
@@ -377,8 +380,8 @@ def export_onnx(
         metadata: the whole ``edge_dct`` payload instead of the registry's InputSpec + labels
             (e.g. a bundle's, :func:`model_from_bundle`); ``format``/``precision`` are added.
         reference: int8 only: an int8 ``.tflite`` bundle of the same network whose activation
-            scales and zero points the QDQ model takes (:mod:`converters.ship.onnx_ranges`),
-            so that both bundles classify alike.
+            scales and zero points, per-channel weight scales and int32 biases the QDQ model
+            takes (:mod:`converters.ship.onnx_ranges`), so that both bundles classify alike.
 
     Returns:
         :class:`OnnxExportReport` (also printable).
@@ -387,6 +390,8 @@ def export_onnx(
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
+    if reference is not None and quantize != "int8":
+        raise ValueError(f"reference (an int8 bundle's quantization) applies to int8 exports, not {quantize}")
     start = time.perf_counter()
     model = resolve_model(model_or_name, overrides, registered=metadata is None)
     num_classes = int(model.outputs[0].shape[-1])
@@ -424,4 +429,5 @@ def export_onnx(
     return OnnxExportReport(model=model.name, path=str(out_path), precision=quantize,
                             size_bytes=out_path.stat().st_size, inputs=inputs,
                             seconds=time.perf_counter() - start, calibration_samples=count,
-                            ranges=str(match) if match else "")
+                            ranges=str(match) if match else "",
+                            embedding=any(o.name == "embedding" for o in proto.graph.output))

@@ -110,7 +110,6 @@ _LAYOUTS = {"CONV_2D": (0, 3, 1, 2), "DEPTHWISE_CONV_2D": (3, 0, 1, 2), "FULLY_C
 class _LiteWeight:
     """One LiteRT convolution's or dense layer's int8 weights, in ONNX layout, and its bias."""
 
-    name: str
     q: np.ndarray  # int8, output channels first
     scales: np.ndarray  # float32 (out,)
     bias: np.ndarray | None  # int32 (out,), scale ``bias_scales``
@@ -144,7 +143,7 @@ def _litert_weights(bundle: Path | bytes) -> list[_LiteWeight]:
             b = details[op["inputs"][2]]
             bias = it.get_tensor(b["index"]).reshape(-1)
             bias_scales = np.broadcast_to(b["quantization_parameters"]["scales"], bias.shape).astype(np.float32)
-        out.append(_LiteWeight(t["name"], w, scales, bias, bias_scales))
+        out.append(_LiteWeight(w, scales, bias, bias_scales))
     return out
 
 
