@@ -26,6 +26,12 @@ Sample = dict[str, np.ndarray]
 SampleSource = Union[Iterable[Sample], Callable[[], Iterable[Sample]]]
 
 
+def quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """A float tensor on an int8 input's grid, as LiteRT and ONNX Runtime quantize it:
+    ``round(x / scale) + zero_point`` (halves to even), saturated to [-128, 127]; int8."""
+    return np.clip(np.round(np.asarray(x, np.float32) / scale) + zero_point, -128, 127).astype(np.int8)
+
+
 def iterate(source: SampleSource) -> Iterator[Sample]:
     """Iterate a sample source (an iterable, or a callable returning one)."""
     return iter(source() if callable(source) else source)

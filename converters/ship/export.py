@@ -30,7 +30,7 @@ from ai_edge_litert.interpreter import Interpreter
 from ..zoo.imagenet import imagenet_labels
 from ..zoo.input_spec import resize_for_grid
 from ..zoo.registry import build, get_config, list_models
-from .calibration import Sample, SampleSource, default_samples, iterate, spec_samples
+from .calibration import Sample, SampleSource, default_samples, iterate, quantize_int8, spec_samples
 from .intervals import wilson_interval
 from .metadata import embed_metadata
 
@@ -183,7 +183,7 @@ class LiteRunner:
             x = np.asarray(sample[name], np.float32)
             if d["dtype"] == np.int8:
                 scale, zp = d["quantization"]
-                x = np.clip(np.round(x / scale + zp), -128, 127).astype(np.int8)
+                x = quantize_int8(x, scale, zp)
             out[name] = x
         return out
 

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .calibration import Sample
+from .calibration import Sample, quantize_int8
 
 MOVES = {"Reshape", "Transpose", "Pad", "Resize", "DepthToSpace", "SpaceToDepth", "Flatten", "Squeeze",
          "Unsqueeze", "Slice", "Tile", "Expand", "Identity", "MaxPool"}
@@ -92,8 +92,7 @@ def _litert_tensors(bundle: Path | bytes, samples: Sequence[Sample]) -> list[tup
     for s in samples:
         for name, d in inputs.items():
             scale, zp = d["quantization"]
-            q = np.clip(np.round(np.asarray(s[name], np.float32) / scale) + zp, -128, 127)
-            it.set_tensor(d["index"], q.astype(np.int8))
+            it.set_tensor(d["index"], quantize_int8(s[name], scale, zp))
         it.invoke()
         for t in keep:
             scale, zp = t["quantization"]
