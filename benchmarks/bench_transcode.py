@@ -2,8 +2,9 @@
 """Re-coding speed: edge_dct.transcode (DCT domain) vs decode + re-encode (simplejpeg, Pillow).
 
 One thread. Every contender gets the JPEG bytes in memory and writes a JPEG with the same
-target tables (libjpeg's standard tables at ``--quality``; ``--for-model``: the embedded
-default model's tuned tables masked per photo, for edge_dct only) and the same chroma
+target tables (libjpeg's standard tables at ``--quality``; ``--for-model``: edge_dct writes
+what ``edge-dct transcode --for-model`` writes, ``edge_dct.transcode_for_model``: the embedded
+default model's tuned tables fitted to the photo, and only the coefficients the model reads) and the same chroma
 subsampling as the input, without Huffman optimization (neither peer optimizes by default;
 ``--optimize`` turns it on for edge_dct alone). Per file, each contender runs once to warm up,
 then ``--repeat`` times interleaved round-robin; the per-file figure is the median, and the
@@ -31,7 +32,7 @@ from PIL import Image
 
 import edge_dct
 from edge_dct.bench import cpu_model
-from edge_dct.tables import standard_tables, tables_for_photo
+from edge_dct.tables import standard_tables
 
 LARGE = Path(os.environ.get("EDGE_DCT_WORK", Path.home() / "edge_dct_work")) / "photos" / "large"
 _SIMPLEJPEG_SS = {"444": "444", "422": "422", "420": "420", "440": "440"}
@@ -39,11 +40,13 @@ _SIMPLEJPEG_SS = {"444": "444", "422": "422", "420": "420", "440": "440"}
 
 def contenders(data: bytes, info: edge_dct.JpegInfo, quality: int, for_model: bool,
                optimize: bool) -> dict:
-    tables = tables_for_photo(data) if for_model else standard_tables(quality)
+    tables = standard_tables(quality)
     ss = info.subsampling if info.subsampling in _SIMPLEJPEG_SS else "420"
     pil_ss = {"444": 0, "422": 1, "420": 2}.get(ss, 2)
 
     def ours() -> bytes:
+        if for_model:  # the whole call: the header read for the photo's region and tables too
+            return edge_dct.transcode_for_model(data, optimize=optimize)
         return edge_dct.transcode(data, tables=tables, optimize=optimize)
 
     def with_simplejpeg() -> bytes:

@@ -355,10 +355,11 @@ def encode(const uint8_t[:, :, ::1] pixels not None, int quality, tables, str su
 
 def transcode(const uint8_t[::1] data not None, str name, int quality, tables, bint optimize,
               bint progressive, int restart_interval, bint keep_markers, bint strict,
-              uint64_t max_pixels, int max_scans, bint builtin=True):
+              uint64_t max_pixels, int max_scans, bint builtin=True, keep=None):
     """Requantizes a JPEG's coefficients to new tables (quality 0 and tables None: the file's
     own) and re-codes them (builtin=False: through libjpeg only, never the fused built-in
-    decoder + writer).
+    decoder + writer).  keep: None, or (frequencies, rows, cols) as prepare_region returns
+    them: every other coefficient becomes 0.
 
     Returns:
         (jpeg_bytes, num_warnings, first_warning).
@@ -370,6 +371,9 @@ def transcode(const uint8_t[::1] data not None, str name, int quality, tables, b
     cdef int status
     fill_encode_options(&o, quality, tables, "420", optimize, progressive, restart_interval,
                         keep_markers)
+    if keep is not None:
+        fill_region(&o.keep, keep)
+        o.use_keep = 1
     cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, strict,
                                                keep_markers)
     try:
@@ -384,29 +388,50 @@ def transcode(const uint8_t[::1] data not None, str name, int quality, tables, b
         edct.edct_close(dec)
 
 
-def prepare_frequencies(const uint8_t[::1] data not None, str name, spec, window, bint hflip,
-                        bint orientation, uint64_t max_pixels):
-    """How many of the lowest frequencies (k: the k x k block corner) prepare reads of each
-    component; 0 for components it does not use.  Header only.
+cdef int fill_region(edct.edct_region *r, keep) except -1:
+    """(frequencies, rows, cols) -> edct_region: per component k, (first, end) block rows and
+    columns; components beyond the tuples are not kept."""
+    frequencies, rows, cols = keep
+    if not (len(frequencies) == len(rows) == len(cols) <= 4):
+        raise ValueError("keep: frequencies, rows and cols must have one entry per component (<= 4)")
+    memset(r, 0, sizeof(edct.edct_region))
+    cdef int c
+    for c in range(len(frequencies)):
+        r.frequencies[c] = frequencies[c]
+        r.rows[c][0], r.rows[c][1] = rows[c]
+        r.cols[c][0], r.cols[c][1] = cols[c]
+    return 0
+
+
+def prepare_region(const uint8_t[::1] data not None, str name, spec, window, bint hflip,
+                   bint orientation, uint64_t max_pixels):
+    """What prepare reads of each component: the k x k lowest frequencies (k, 0 for a
+    component it does not use) of the blocks in block rows [first, end) and columns
+    [first, end) of the file.  Header only.
 
     Returns:
-        A tuple with one k per component of the file.
+        (frequencies, rows, cols): tuples with one entry per component of the file, rows and
+        cols as (first, end) pairs.
     """
     cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, 0, True)
     cdef edct.edct_spec s
     cdef edct.edct_window w
     cdef edct.edct_window *wp = NULL
     cdef edct.edct_error err
-    cdef uint8_t k[4]
+    cdef edct.edct_region r
+    cdef int n
     try:
         fill_spec(&s, spec)
         if window is not None:
             w.x, w.y, w.width, w.height = window
             w.hflip = hflip
             wp = &w
-        err_check(edct.edct_prepare_frequencies(edct.edct_get_info(dec), &s, wp, orientation, k,
-                                                &err), &err, name)
-        return tuple([k[i] for i in range(edct.edct_get_info(dec).num_components)])
+        err_check(edct.edct_prepare_region(edct.edct_get_info(dec), &s, wp, orientation, &r,
+                                           &err), &err, name)
+        n = edct.edct_get_info(dec).num_components
+        return (tuple([r.frequencies[i] for i in range(n)]),
+                tuple([(r.rows[i][0], r.rows[i][1]) for i in range(n)]),
+                tuple([(r.cols[i][0], r.cols[i][1]) for i in range(n)]))
     finally:
         edct.edct_close(dec)
 

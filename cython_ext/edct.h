@@ -236,14 +236,22 @@ int edct_prepare(edct_decoder *dec, const edct_spec *spec, const edct_window *wi
                  edct_error *err);
 
 /*
- * The frequencies edct_prepare would read (same arguments): frequencies[c] = k means the
- * k x k lowest (u < k and v < k) of component c's coefficients; 0 for components it does
- * not use.  Coefficients outside them cannot change prepare's output, so re-coding a file
- * for the model may quantize them away.  Reads the header only.
+ * What edct_prepare reads of an image (same arguments as edct_prepare): of component c, the
+ * k x k lowest frequencies (u < k and v < k, k = frequencies[c]) of the blocks in block rows
+ * [rows[c][0], rows[c][1]) and block columns [cols[c][0], cols[c][1]) of the file (before
+ * orientation).  frequencies[c] = 0: component c is not read at all.  Every other coefficient
+ * cannot change prepare's output, so re-coding a file for the model may drop it
+ * (edct_encode_options.keep).
  */
-int edct_prepare_frequencies(const edct_info *info, const edct_spec *spec,
-                             const edct_window *window, int apply_orientation,
-                             uint8_t frequencies[EDCT_MAX_COMPONENTS], edct_error *err);
+typedef struct edct_region {
+  uint8_t frequencies[EDCT_MAX_COMPONENTS];
+  int rows[EDCT_MAX_COMPONENTS][2];
+  int cols[EDCT_MAX_COMPONENTS][2];
+} edct_region;
+
+/* Fills *region with what edct_prepare would read (header only). */
+int edct_prepare_region(const edct_info *info, const edct_spec *spec, const edct_window *window,
+                        int apply_orientation, edct_region *region, edct_error *err);
 
 /* ---- model bundles -------------------------------------------------------- */
 
@@ -281,10 +289,12 @@ typedef struct edct_encode_options {
   int progressive;        /* libjpeg's standard progressive scan script */
   int restart_interval;   /* MCUs between restart markers, 0..65535 */
   int keep_markers;       /* edct_transcode: copy the APPn / COM markers the decoder saved */
+  int use_keep;           /* edct_transcode: every coefficient outside `keep` becomes 0 */
+  edct_region keep;       /* what a consumer reads (edct_prepare_region) */
 } edct_encode_options;
 
 /* Fills opts with the defaults: quality 0, standard tables, 4:2:0, optimized, sequential,
- * no restarts, markers kept. */
+ * no restarts, markers kept, every coefficient kept. */
 void edct_default_encode_options(edct_encode_options *opts);
 
 /* Checks options; returns EDCT_OK or EDCT_ERR_ARGUMENT with err naming the field. */
@@ -311,6 +321,10 @@ int edct_encode(const uint8_t *pixels, int width, int height, int components, si
  * requantized and Huffman-coded at once (edct_huffenc.c), with no whole-image buffer, writing
  * the very bytes libjpeg's path writes.  A component kept as it is (unchanged table) must fit
  * baseline coding (DC -1024..1023, |AC| <= 1023), else EDCT_ERR_UNSUPPORTED.
+ * With opts->use_keep, every coefficient outside opts->keep is 0 in the output (the blocks
+ * outside its rows and columns entirely, DC included), and the decoder reads no more than
+ * that needs: DC terms only where k = 1, and of a progressive file only the scans the kept
+ * coefficients depend on (corrupt data in the other scans then goes unnoticed).
  * Output and errors as edct_encode; uses up the decoder like edct_decode.
  */
 int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t **out,

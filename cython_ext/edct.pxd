@@ -120,6 +120,11 @@ cdef extern from "edct.h" nogil:
         EDCT_SUB_420
         EDCT_SUB_440
 
+    ctypedef struct edct_region:
+        uint8_t frequencies[4]
+        int rows[4][2]
+        int cols[4][2]
+
     ctypedef struct edct_encode_options:
         int quality
         int use_tables
@@ -129,6 +134,8 @@ cdef extern from "edct.h" nogil:
         int progressive
         int restart_interval
         int keep_markers
+        int use_keep
+        edct_region keep
 
     void edct_default_encode_options(edct_encode_options *opts)
     int edct_encode(const uint8_t *pixels, int width, int height, int components, size_t stride,
@@ -138,9 +145,9 @@ cdef extern from "edct.h" nogil:
                        size_t *out_size, edct_error *err)
     void edct_free(void *p)
 
-    int edct_prepare_frequencies(const edct_info *info, const edct_spec *spec,
-                                 const edct_window *window, int apply_orientation,
-                                 uint8_t frequencies[4], edct_error *err)
+    int edct_prepare_region(const edct_info *info, const edct_spec *spec,
+                            const edct_window *window, int apply_orientation, edct_region *region,
+                            edct_error *err)
 
     int edct_find_metadata(const uint8_t *model, size_t size, const char *name, size_t *offset,
                            size_t *length, edct_error *err)

@@ -73,6 +73,7 @@ struct edct_decoder {
   int imcu_row;           /* iMCU row being delivered */
   int scale_shift[MAX_COMPONENTS]; /* log2 of each component's IDCT size */
   JSAMPARRAY rows[MAX_COMPONENTS];
+  uint8_t *scans;         /* the needed scans of a progressive file, when read from these */
 };
 
 /* ---- the error funnel ---------------------------------------------------- */
@@ -334,6 +335,7 @@ const edct_info *edct_get_info(const edct_decoder *dec) { return &dec->info; }
 void edct_close(edct_decoder *dec) {
   if (dec == NULL) return;
   jpeg_destroy_decompress(&dec->cinfo);
+  free(dec->scans);
   free(dec);
 }
 
@@ -360,9 +362,13 @@ static void consume_block(j_decompress_ptr cinfo, jpeg_component_info *comp, JCO
     fail(d, EDCT_ERR_ABORTED, "stopped by the consumer");
 }
 
-static int frequency_limit(const edct_consumer *cs, int ci) {
-  int f = ci < EDCT_MAX_COMPONENTS ? cs->frequencies[ci] : 0;
+static int frequency_limit_of(const uint8_t *frequencies, int ci) {
+  int f = ci < EDCT_MAX_COMPONENTS ? frequencies[ci] : 0;
   return f >= 1 && f <= 8 ? f : 8;
+}
+
+static int frequency_limit(const edct_consumer *cs, int ci) {
+  return frequency_limit_of(cs->frequencies, ci);
 }
 
 static int dc_only(const struct jpeg_decompress_struct *c, const edct_consumer *cs) {
@@ -642,7 +648,33 @@ void edct__raise(edct_decoder *d, int status, const char *fmt, ...) {
   longjmp(d->jerr.jump, 1);
 }
 
-int edct__with_coefficients(edct_decoder *d, edct__coef_fn fn, void *ctx, edct_error *err) {
+/* Points libjpeg at the scans a consumer of `frequencies` needs (progressive files whose
+ * header is read and whose first scan's data is next); leaves it as it is otherwise.  Offsets
+ * in messages then count in that stream. */
+static void read_needed_scans(edct_decoder *d, const uint8_t *frequencies) {
+  struct jpeg_decompress_struct *c = &d->cinfo;
+  int limited = 0;
+  for (int ci = 0; ci < c->num_components; ci++) limited |= frequency_limit_of(frequencies, ci) < 8;
+  const JOCTET *p = c->src->next_input_byte;
+  if (!limited || !c->progressive_mode || c->unread_marker != 0 || p < d->data ||
+      p > d->data + d->size || c->src->bytes_in_buffer != (size_t)(d->data + d->size - p))
+    return;
+  int ids[EDCT_MAX_COMPONENTS];
+  for (int ci = 0; ci < c->num_components; ci++) ids[ci] = c->comp_info[ci].component_id;
+  uint8_t *buf;
+  size_t n;
+  if (!edct__needed_scans(p, c->src->bytes_in_buffer, ids, c->num_components, frequencies,
+                          d->opts.max_scans, &buf, &n))
+    return;
+  d->scans = buf;
+  d->data = buf;
+  d->size = n;
+  c->src->next_input_byte = buf;
+  c->src->bytes_in_buffer = n;
+}
+
+int edct__with_coefficients(edct_decoder *d, edct__coef_fn fn, void *ctx,
+                            const uint8_t *frequencies, edct_error *err) {
   edct__clear_error(err);
   if (d == NULL || fn == NULL) return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no decoder or no function");
   if (d->decoded)
@@ -657,6 +689,7 @@ int edct__with_coefficients(edct_decoder *d, edct__coef_fn fn, void *ctx, edct_e
     d->err = NULL;
     return err ? err->status : EDCT_ERR_INVALID;
   }
+  if (frequencies != NULL) read_needed_scans(d, frequencies);
   jvirt_barray_ptr *coef = jpeg_read_coefficients(c);
   if (coef == NULL) fail(d, EDCT_ERR_INVALID, "decoder made no progress");
   fn(d, c, coef, ctx);

@@ -156,6 +156,19 @@ int edct_check_encode_options(const edct_encode_options *o, edct_error *err) {
   if (o->restart_interval < 0 || o->restart_interval > 65535)
     return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "restart_interval=%d: expected 0..65535",
                        o->restart_interval);
+  if (o->use_keep)
+    for (int c = 0; c < EDCT_MAX_COMPONENTS; c++) {
+      const edct_region *r = &o->keep;
+      if (r->frequencies[c] > 8)
+        return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "keep: frequencies[%d] = %d, expected 0..8",
+                           c, r->frequencies[c]);
+      if (r->rows[c][0] < 0 || r->rows[c][1] < r->rows[c][0] || r->cols[c][0] < 0 ||
+          r->cols[c][1] < r->cols[c][0])
+        return edct__failf(err, EDCT_ERR_ARGUMENT, -1,
+                           "keep: component %d's block rows [%d, %d) or columns [%d, %d) are "
+                           "not ranges", c, r->rows[c][0], r->rows[c][1], r->cols[c][0],
+                           r->cols[c][1]);
+    }
   return EDCT_OK;
 }
 
@@ -238,6 +251,41 @@ int edct_encode(const uint8_t *pixels, int width, int height, int components, si
 }
 
 /* ---- edct_transcode ------------------------------------------------------------------------- */
+
+/* What a keep region leaves of component c's block (by, bx): 0 = nothing (the block becomes
+ * all zero), else k (its k x k lowest frequencies; 8: all of it). */
+static int kept_frequencies(const edct_region *r, int c, int by, int bx) {
+  if (c >= EDCT_MAX_COMPONENTS || by < r->rows[c][0] || by >= r->rows[c][1] ||
+      bx < r->cols[c][0] || bx >= r->cols[c][1])
+    return 0;
+  return r->frequencies[c];
+}
+
+/* Zeroes the terms of a block (natural order) outside its k x k lowest frequencies; k = 0
+ * zeroes all of them. */
+static void keep_block(JCOEF *blk, int k) {
+  if (k >= 8) return;
+  for (int n = 0; n < 64; n++)
+    if (n / 8 >= k || n % 8 >= k) blk[n] = 0;
+}
+
+/* Applies the region to one component's whole-image coefficients. */
+static void keep_component(j_decompress_ptr src, jvirt_barray_ptr arr,
+                           const jpeg_component_info *comp, const edct_region *r) {
+  int c = comp->component_index;
+  for (JDIMENSION by = 0; by < comp->height_in_blocks; by++) {
+    JBLOCKARRAY row = (*src->mem->access_virt_barray)((j_common_ptr)src, arr, by, 1, TRUE);
+    for (JDIMENSION bx = 0; bx < comp->width_in_blocks; bx++)
+      keep_block(row[0][bx], kept_frequencies(r, c, (int)by, (int)bx));
+  }
+}
+
+/* The frequencies the decoder must read for a keep region (an edct_consumer's): no more than
+ * it keeps, 1 for a component it drops (the least a decoder can read); all without one. */
+static void keep_frequencies(const edct_encode_options *o, uint8_t f[EDCT_MAX_COMPONENTS]) {
+  for (int c = 0; c < EDCT_MAX_COMPONENTS; c++)
+    f[c] = (uint8_t)(!o->use_keep ? 0 : o->keep.frequencies[c] ? o->keep.frequencies[c] : 1);
+}
 
 typedef struct transcode_ctx {
   const edct_encode_options *opts;
@@ -322,6 +370,8 @@ static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef
   j_compress_ptr c = &t->k->cinfo;
   jpeg_copy_critical_parameters(src, c);
   if (o->use_tables || o->quality) set_tables(c, o, 0);
+  for (int ci = 0; o->use_keep && ci < c->num_components; ci++)
+    keep_component(src, arrays[ci], &src->comp_info[ci], &o->keep);
   for (int ci = 0; ci < c->num_components; ci++)
     requantize(dec, src, arrays[ci], &src->comp_info[ci],
                c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval);
@@ -347,14 +397,35 @@ static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef
 
 typedef struct fused_ctx {
   edct__writer *w; /* the pass's writer: counting first (optimized tables), then writing */
+  const edct_region *keep; /* or NULL */
+  int16_t kept[64];        /* all zero between blocks */
+  uint8_t corner[8][64];   /* corner[k - 1]: the zigzag positions of the k x k lowest frequencies */
 } fused_ctx;
 
-/* Blocks go to the writer as they are: it requantizes them (edct__writer_requantize) as it
- * codes them. */
+static void list_corners(fused_ctx *f) {
+  for (int k = 1; k <= 8; k++) {
+    int n = 0;
+    for (int z = 0; z < 64; z++) {
+      int nat = edct__natural_order[z];
+      if (nat / 8 < k && nat % 8 < k) f->corner[k - 1][n++] = (uint8_t)z;
+    }
+  }
+}
+
+/* Blocks go to the writer as they are, or what the keep region leaves of them: the writer
+ * requantizes them (edct__writer_requantize) as it codes them. */
 static int fused_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
                        const uint16_t *quant) {
   (void)quant; /* the component's table, handed to the writer beforehand */
-  return edct__writer_block(((fused_ctx *)ctx)->w, comp, by, bx, coef) != 0;
+  fused_ctx *f = ctx;
+  int k = f->keep != NULL ? kept_frequencies(f->keep, comp, by, bx) : 8;
+  if (k == 8) return edct__writer_block(f->w, comp, by, bx, coef) != 0;
+  /* terms beyond k may be left undefined by the decoder: never read */
+  const uint8_t *zz = k > 0 ? f->corner[k - 1] : NULL;
+  for (int i = 0; i < k * k; i++) f->kept[zz[i]] = coef[zz[i]];
+  int r = edct__writer_block(f->w, comp, by, bx, f->kept) != 0;
+  for (int i = 0; i < k * k; i++) f->kept[zz[i]] = 0;
+  return r;
 }
 
 /* The writer for one pass of the fused path: requantizing each component from its table in the
@@ -406,6 +477,9 @@ static int fused_transcode(edct_decoder *dec, const edct_encode_options *o, uint
   for (int ci = 0; ci < src->num_components; ci++)
     if (src->quant_tbl_ptrs[src->comp_info[ci].quant_tbl_no] == NULL) goto done;
   edct_consumer consumer = {f, fused_block, NULL, {0}};
+  keep_frequencies(o, consumer.frequencies);
+  f->keep = o->use_keep ? &o->keep : NULL;
+  list_corners(f);
   if (o->optimize) { /* a first pass tallies the symbols, as libjpeg's gathering pass does */
     f->w = fused_writer(src, c, 0, 1);
     if (f->w == NULL || !edct__decode_builtin_only(dec, &consumer, 0) ||
@@ -446,7 +520,9 @@ int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t *
   if (fused_transcode(dec, opts, out, out_size, &status, err)) return status;
   edct__clear_error(err);
   transcode_ctx t = {opts, edct__input_size(dec), NULL, NULL, 0};
-  status = edct__with_coefficients(dec, transcode_coefficients, &t, err);
+  uint8_t frequencies[EDCT_MAX_COMPONENTS];
+  keep_frequencies(opts, frequencies);
+  status = edct__with_coefficients(dec, transcode_coefficients, &t, frequencies, err);
   if (status != EDCT_OK) return status;
   *out = t.out;
   *out_size = t.out_size;

@@ -218,7 +218,10 @@ EDCT_HOT int code_block(edct__writer *w, int comp, const int16_t *coef, const in
   const float *q_old = w->q_old[comp], *step = w->step[comp];
   uint64_t nonzero = nonzero_ac(coef);
   int16_t re[64];
-  if (requantize) { /* into re[], then coded as it is: no data-dependent branch per term */
+  int dc_value = coef[0];
+  if (requantize && !nonzero) { /* the DC term alone (smooth areas, coarse tables) */
+    dc_value = edct__requantize1(coef[0], q_old[0], step[0], 1);
+  } else if (requantize) { /* into re[], then coded as it is: no data-dependent branch per term */
 #if defined(__SSE2__)
     uint64_t more = nonzero; /* (no popcount: baseline x86-64 lacks the instruction) */
     for (int i = 0; i < DENSE_BLOCK; i++) more &= more - 1;
@@ -236,8 +239,10 @@ EDCT_HOT int code_block(edct__writer *w, int comp, const int16_t *coef, const in
     }
     coef = re;
     nonzero = nonzero_ac(coef);
+    dc_value = coef[0];
   }
-  int dc_value = coef[0];
+  /* a block kept as it is: baseline's DC range, as libjpeg's path checks it (check_range) */
+  if (!requantize && (dc_value < -1024 || dc_value > 1023)) return fail(w, EDCT_ERR_UNSUPPORTED);
   int diff = dc_value - w->pred[comp];
   w->pred[comp] = dc_value;
   int s = bit_length((unsigned)(diff < 0 ? -diff : diff));

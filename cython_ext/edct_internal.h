@@ -73,12 +73,27 @@ int edct__decode_rerunnable(edct_decoder *dec, const edct_consumer *consumer, ed
  * Reads the decoder's whole-image coefficients (libjpeg's jpeg_read_coefficients, with the
  * decoder's limits, strictness and error funnel) and calls fn(dec, cinfo, coef, ctx) with
  * cinfo a struct jpeg_decompress_struct * and coef its jvirt_barray_ptr array, one per
- * component.  Any libjpeg error, and any edct__raise from fn (or from callbacks of libjpeg
+ * component.  frequencies (NULL: all) as an edct_consumer's: of a progressive file only the
+ * scans those need are decoded (edct__needed_scans), the other coefficients may be anything.
+ * Any libjpeg error, and any edct__raise from fn (or from callbacks of libjpeg
  * objects fn creates), lands back here: fn is then called once more with coef NULL to release
  * what it holds, and the status is returned with err filled.  A decoder is decoded once.
  */
 typedef void (*edct__coef_fn)(edct_decoder *dec, void *cinfo, void *coef, void *ctx);
-int edct__with_coefficients(edct_decoder *dec, edct__coef_fn fn, void *ctx, edct_error *err);
+int edct__with_coefficients(edct_decoder *dec, edct__coef_fn fn, void *ctx,
+                            const uint8_t *frequencies, edct_error *err);
+
+/*
+ * Of a progressive stream, the scans a consumer of the k x k lowest frequencies of each
+ * component (frequencies[c], frame index c; 0 = all 64) needs, and those they depend on
+ * (edct_scans.c).  data: from the entropy-coded data of the first scan (its header read) to
+ * the end of the input; ids: the frame's component identifiers.  Returns 1 with *out (the
+ * caller free()s it) holding the same stream without the other scans, ending in EOI; 0 when
+ * nothing can be dropped or the stream is not as expected (the caller decodes it as it is).
+ */
+int edct__needed_scans(const uint8_t *data, size_t size, const int *ids, int num_components,
+                       const uint8_t *frequencies, int max_scans, uint8_t **out,
+                       size_t *out_size);
 
 /*
  * The built-in Huffman decoder alone, for consumers that need blocks in the scan's own order:

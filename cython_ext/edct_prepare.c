@@ -306,12 +306,18 @@ static int plan(prep *p, const edct_info *info, const edct_spec *spec, const edc
   return EDCT_OK;
 }
 
-int edct_prepare_frequencies(const edct_info *info, const edct_spec *spec,
-                             const edct_window *window, int apply_orientation,
-                             uint8_t frequencies[EDCT_MAX_COMPONENTS], edct_error *err) {
+/* The file's block range [*lo, *hi) behind an oriented axis' needed range. */
+static void file_range(const axis *a, int flipped, int *lo, int *hi) {
+  *lo = flipped ? a->blocks - a->end : a->first;
+  *hi = flipped ? a->blocks - a->first : a->end;
+}
+
+int edct_prepare_region(const edct_info *info, const edct_spec *spec, const edct_window *window,
+                        int apply_orientation, edct_region *region, edct_error *err) {
   edct__clear_error(err);
-  if (info == NULL || spec == NULL || frequencies == NULL)
+  if (info == NULL || spec == NULL || region == NULL)
     return edct__failf(err, EDCT_ERR_ARGUMENT, -1, "no info, spec or output");
+  memset(region, 0, sizeof *region);
   int status = edct_check_spec(spec, err);
   if (status != EDCT_OK) return status;
   prep p;
@@ -319,8 +325,14 @@ int edct_prepare_frequencies(const edct_info *info, const edct_spec *spec,
   int rgb;
   status = plan(&p, info, spec, window, apply_orientation, &w, &rgb, err);
   if (status != EDCT_OK) return status;
-  for (int ci = 0; ci < EDCT_MAX_COMPONENTS; ci++)
-    frequencies[ci] = (uint8_t)(ci < p.ncomp ? p.pl[ci].k : 0);
+  for (int ci = 0; ci < p.ncomp; ci++) { /* reduce_block's mapping, undone */
+    const plane *pl = &p.pl[ci];
+    int *file_x = p.transpose ? region->rows[ci] : region->cols[ci];
+    int *file_y = p.transpose ? region->cols[ci] : region->rows[ci];
+    file_range(&pl->ax, p.flip_h, &file_x[0], &file_x[1]);
+    file_range(&pl->ay, p.flip_v, &file_y[0], &file_y[1]);
+    region->frequencies[ci] = (uint8_t)pl->k;
+  }
   return EDCT_OK;
 }
 

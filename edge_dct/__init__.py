@@ -14,7 +14,7 @@ from edge_dct.classifier import (
     Classifier,
     classify,
 )
-from edge_dct.codec import encode, transcode
+from edge_dct.codec import encode, transcode, transcode_for_model
 from edge_dct.embedder import (
     Embedding,
     EmbeddingResult,
@@ -90,4 +90,5 @@ __all__ = [
     "tables_for_model",
     "train_classifier",
     "transcode",
+    "transcode_for_model",
 ]

@@ -314,8 +314,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def cmd_transcode(args: argparse.Namespace) -> int:
     """Re-codes JPEGs in the DCT domain: tables tuned for a model, given tables, or a quality."""
-    from edge_dct.codec import transcode
-    from edge_dct.tables import load_tables, tables_for_model, tables_for_photo
+    from edge_dct.codec import transcode, transcode_for_model
+    from edge_dct.tables import load_tables, tables_for_model
 
     chosen = [args.for_model is not None, args.tables is not None, args.quality is not None]
     if sum(chosen) > 1:
@@ -341,10 +341,12 @@ def cmd_transcode(args: argparse.Namespace) -> int:
     for f in files:
         try:
             data = Path(f).read_bytes()
-            tables = tables_for_photo(data, model, tuned) if args.for_model is not None else tuned
-            new = transcode(data, tables=tables, quality=args.quality, optimize=not args.no_optimize,
-                            progressive=args.progressive, keep_metadata=not args.strip_metadata,
-                            strict=not args.lenient)
+            coding = dict(optimize=not args.no_optimize, progressive=args.progressive,
+                          keep_metadata=not args.strip_metadata, strict=not args.lenient)
+            if args.for_model is not None:
+                new = transcode_for_model(data, model, tuned, **coding)
+            else:
+                new = transcode(data, tables=tuned, quality=args.quality, **coding)
             target = out_dir / Path(f).name
             if target.resolve() == Path(f).resolve():
                 raise EdgeDctError("refusing to overwrite the input (choose another --out)", f)
@@ -448,7 +450,8 @@ def _plot(path: Path, validation: dict, title: str) -> None:
 
     try:
         rate_accuracy_plot(path, [(d["quality"], score(d)) for d in validation["standard"]],
-                           [score(d) for d in validation["front"]], score(validation["chosen"]), title)
+                           [score(d) for d in validation["front"]], score(validation["chosen"]), title,
+                           [(d["quality"], score(d)) for d in validation.get("for_model", ())])
         print(f"plot: {path}", file=sys.stderr)
     except ImportError:
         print("note: no plot (pip install matplotlib)", file=sys.stderr)
@@ -572,8 +575,9 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("paths", nargs="+", help="JPEG files, directories (recursive) or @list.txt")
     tc.add_argument("--out", required=True, help="output folder (same file names)")
     tc.add_argument("--for-model", nargs="?", const="default", metavar="BUNDLE",
-                    help="tables tuned for this bundle (NAME.tables.json beside it; default: the "
-                         "embedded model's), masked per photo to what the model reads")
+                    help="keep only what this bundle reads of each photo (its crop, its "
+                         "frequencies), with the tables tuned for it (NAME.tables.json beside it; "
+                         "default: the embedded model's)")
     tc.add_argument("--tables", help="a tables JSON (edge-dct tune-tables --out)")
     tc.add_argument("--quality", type=int, help="libjpeg's standard tables at this quality")
     tc.add_argument("--progressive", action="store_true", help="write progressive JPEG")

@@ -11,15 +11,37 @@ or 8x8 arrays each.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edge_dct import _jpeg
+from edge_dct.bundle import ModelSource
 from edge_dct.errors import InvalidArgumentError, warn_decoded
 from edge_dct.jpeg import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SCANS, Source, load_source
-from edge_dct.tables import TablesLike, as_table_array
+from edge_dct.prepare import Region
+from edge_dct.tables import QuantTables, TablesLike, as_table_array, recoding_for_photo
 
 SUBSAMPLINGS = _jpeg.SUBSAMPLINGS
 """Chroma subsamplings ``encode`` writes: ``"444"``, ``"422"``, ``"420"``, ``"440"``."""
+
+
+def _region(keep: Region) -> tuple:
+    """A Region as the C core takes it, checked."""
+    if not isinstance(keep, Region):
+        raise InvalidArgumentError(f"keep must be an edge_dct.prepare.Region, not {type(keep).__name__}")
+    n = len(keep.frequencies)
+    if not (len(keep.rows) == len(keep.cols) == n) or n > 4:
+        raise InvalidArgumentError(f"keep: {n} frequencies, {len(keep.rows)} rows and "
+                                   f"{len(keep.cols)} cols: one each per component (at most 4)")
+    for k, r, c in zip(keep.frequencies, keep.rows, keep.cols):
+        if not (isinstance(k, int) and 0 <= k <= 8):
+            raise InvalidArgumentError(f"keep: frequencies {keep.frequencies}: each 0..8")
+        for lo, hi in (r, c):
+            if not (0 <= lo <= hi < 1 << 31):
+                raise InvalidArgumentError(f"keep: rows {keep.rows} / cols {keep.cols}: "
+                                           f"(first, end) ranges with 0 <= first <= end")
+    return keep.frequencies, keep.rows, keep.cols
 
 
 def _quality(quality: int | None, tables: TablesLike | None) -> int:
@@ -100,6 +122,7 @@ def transcode(
     strict: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_scans: int = DEFAULT_MAX_SCANS,
+    keep: Region | None = None,
 ) -> bytes:
     """Re-codes a JPEG with new quantization tables, in the DCT domain (no pixels).
 
@@ -121,6 +144,12 @@ def transcode(
             an EdgeDctWarning).
         max_pixels: Refuse headers declaring more pixels; 0 = no limit.
         max_scans: Refuse progressive files with more scans; 0 = no limit.
+        keep: Keep only these coefficients, every other one becomes 0: what ``prepare``
+            reads of the file for a model (:func:`edge_dct.prepare.region_read`). The model's
+            input is then the same, the file smaller (outside the model's crop the photo is
+            mid-grey, and only the model's frequencies are left), and less is decoded: DC
+            terms alone where k = 1, and of a progressive file only the scans those coefficients
+            depend on (so corrupt data in the others goes unnoticed).
 
     Returns:
         The new JPEG file's bytes.
@@ -135,10 +164,41 @@ def transcode(
     arr = None if tables is None else as_table_array(tables)
     coding = _coding(optimize, progressive, restart_interval)
     data, name = load_source(src)
+    region = None if keep is None else _region(keep)
     out, num_warnings, first = _jpeg.transcode(data, name, q, arr, *coding, bool(keep_metadata),
-                                               bool(strict), max_pixels, max_scans)
+                                               bool(strict), max_pixels, max_scans, keep=region)
     warn_decoded(name, num_warnings, first)
     return out
 
 
-__all__ = ["SUBSAMPLINGS", "encode", "transcode"]
+def transcode_for_model(src: Source, model: ModelSource | None = None,
+                        tables: QuantTables | None = None, **options: Any) -> bytes:
+    """A photo re-coded for a model, as ``edge-dct transcode --for-model`` writes it.
+
+    Keeps exactly what ``prepare`` reads of the photo for that model: the blocks under the
+    model's crop and, of those, the k x k lowest frequencies (a 12 MP photo keeps its DC
+    terms), requantized with the tuned tables fitted to the photo
+    (:func:`edge_dct.tables.recoding_for_photo`). Every other coefficient becomes 0 (the photo
+    is mid-grey outside the crop), so the model's input equals that of the photo re-coded with
+    those tables alone, in a much smaller file.
+
+    Args:
+        src: Path, bytes-like, or binary file object.
+        model: The bundle (default: the embedded model); its tables are ``NAME.tables.json``.
+        tables: Tuned tables to use instead of the bundle's.
+        **options: Passed to :func:`transcode` (``optimize``, ``progressive``,
+            ``keep_metadata``, ``strict``...).
+
+    Returns:
+        The new JPEG file's bytes.
+
+    Raises:
+        ModelError: No table set for the bundle (and none given), or a bad bundle.
+        InvalidJpegError, UnsupportedJpegError, ImageTooLargeError: For the photo.
+    """
+    data, _ = load_source(src)
+    plan = recoding_for_photo(data, model, tables)
+    return transcode(data, tables=plan.tables, keep=plan.keep, **options)
+
+
+__all__ = ["SUBSAMPLINGS", "encode", "transcode", "transcode_for_model"]

@@ -7,6 +7,7 @@ Android bridge, so every client gets bit-identical tensors.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -110,15 +111,39 @@ def prepare(
     return tensors
 
 
-def frequencies_read(src: Source, spec: InputSpec, *, window: Window | None = None,
-                     hflip: bool = False, orientation: bool = True,
-                     max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, ...]:
-    """How many of the lowest frequencies ``prepare`` reads of each component of a JPEG.
+@dataclass(frozen=True)
+class Region:
+    """What :func:`prepare` reads of a JPEG, per component of the file (frame order).
 
-    ``prepare`` reduces each block to its k x k lowest frequencies (``u < k`` and ``v < k``),
-    k chosen from how much the window is scaled down: a 12 MP photo on a 224-pixel grid
-    needs only the DC terms (k = 1), a photo smaller than the grid all 64 (k = 8). The other
-    coefficients cannot change the model's input. Reads the header only.
+    Attributes:
+        frequencies: k per component: the k x k lowest frequencies (``u < k`` and ``v < k``)
+            of each block are read, k = 1 (DC only) for a 12 MP photo on a 224-pixel grid,
+            8 (all 64) for a photo smaller than the grid; 0 for a component not read.
+        rows: Per component the block rows ``(first, end)`` read, in the file's own block grid
+            (before the EXIF orientation).
+        cols: Likewise the block columns: the centre crop of a 4:3 photo leaves out about a
+            quarter of them.
+    """
+
+    frequencies: tuple[int, ...]
+    rows: tuple[tuple[int, int], ...]
+    cols: tuple[tuple[int, int], ...]
+
+    def blocks_read(self, component: int) -> int:
+        """How many blocks of ``component`` are read."""
+        (r0, r1), (c0, c1) = self.rows[component], self.cols[component]
+        return (r1 - r0) * (c1 - c0) if self.frequencies[component] else 0
+
+
+def region_read(src: Source, spec: InputSpec, *, window: Window | None = None,
+                hflip: bool = False, orientation: bool = True,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> Region:
+    """Which coefficients of a JPEG ``prepare`` reads: the other ones cannot change the
+    model's input, so :func:`edge_dct.transcode` (``keep=``) may drop them.
+
+    ``prepare`` reduces each block to its k x k lowest frequencies, k chosen from how much
+    the window is scaled down, and reads only the blocks under the window (plus one sample of
+    margin for its resampling filters). Reads the header only.
 
     Args:
         src: Path, bytes-like, or binary file object.
@@ -127,15 +152,15 @@ def frequencies_read(src: Source, spec: InputSpec, *, window: Window | None = No
         max_pixels: Refuse larger images.
 
     Returns:
-        One k (1..8) per component of the file; 0 for a component prepare does not use.
+        The :class:`Region`, one entry per component of the file.
 
     Raises:
         InvalidJpegError, UnsupportedJpegError, ImageTooLargeError: For the image.
     """
     data, name = load_source(src)
-    return _jpeg.prepare_frequencies(data, name, spec,
-                                     None if window is None else tuple(float(v) for v in window),
-                                     hflip, orientation, max_pixels)
+    return Region(*_jpeg.prepare_region(data, name, spec,
+                                        None if window is None else tuple(float(v) for v in window),
+                                        hflip, orientation, max_pixels))
 
 
 def _workspace() -> _jpeg.Workspace:
@@ -157,4 +182,4 @@ def oriented_size(src: Source) -> tuple[int, int]:
     return (info.height, info.width) if info.orientation >= 5 else (info.width, info.height)
 
 
-__all__ = ["Window", "allocate", "eval_window", "oriented_size", "prepare"]
+__all__ = ["Region", "Window", "allocate", "eval_window", "oriented_size", "prepare", "region_read"]

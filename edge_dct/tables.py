@@ -22,7 +22,8 @@ from edge_dct import _jpeg
 from edge_dct.bundle import ModelBundle, ModelSource
 from edge_dct.errors import InvalidArgumentError, ModelError
 from edge_dct.jpeg import Source, load_source, read_header
-from edge_dct.prepare import frequencies_read
+from edge_dct.prepare import Region, region_read
+from edge_dct.spec import InputSpec
 
 TablesLike = Union["QuantTables", Sequence[Any], np.ndarray]
 """A :class:`QuantTables` or ``(luma, chroma)``: 64 values or 8x8 each."""
@@ -161,7 +162,7 @@ def masked(tables: QuantTables, frequencies: Sequence[int]) -> QuantTables:
 
     Args:
         tables: The tuned tables.
-        frequencies: Per component of a photo, the k of :func:`edge_dct.prepare.frequencies_read`
+        frequencies: Per component of a photo, the k of :attr:`edge_dct.prepare.Region.frequencies`
             (the k x k lowest frequencies are read); luma uses component 0's, chroma the
             largest of the others'.
     """
@@ -192,20 +193,50 @@ def own_steps(src: Source) -> QuantTables:
     return QuantTables(q[0].copy(), chroma.copy())
 
 
-def tables_for_photo(src: Source, model: ModelSource | None = None,
-                     tables: QuantTables | None = None) -> QuantTables:
-    """The tables ``edge-dct transcode --for-model`` re-codes one photo with: its tuned tables
-    (``tables``, else :func:`tables_for_model`) :func:`fitted` to the photo: masked to the
-    frequencies ``prepare`` reads of it for that model (a 12 MP photo keeps the DC terms the
-    model sees and drops the AC terms it never reads) and never finer than the photo's own.
+def _model_spec(model: ModelSource | None) -> InputSpec:
+    """A bundle's InputSpec, read once per file version (a stream of photos re-coded for one
+    model would otherwise read the whole bundle per photo)."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return ModelBundle.load(model).spec
+    path = Path(model) if model is not None else None
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        return ModelBundle.load(model).spec  # its error names the file
+    return _cached_spec(None if path is None else str(path),
+                        None if st is None else (st.st_mtime_ns, st.st_size))
+
+
+@lru_cache(maxsize=16)
+def _cached_spec(path: str | None, version: tuple[int, int] | None) -> InputSpec:
+    return ModelBundle.load(path).spec
+
+
+@dataclass(frozen=True)
+class Recoding:
+    """How ``edge-dct transcode --for-model`` re-codes one photo: ``tables`` (the tuned
+    tables :func:`fitted` to it) and ``keep``, what ``prepare`` reads of it for the model
+    (:func:`edge_dct.prepare.region_read`; every other coefficient becomes 0)."""
+
+    tables: QuantTables
+    keep: Region
+
+
+def recoding_for_photo(src: Source, model: ModelSource | None = None,
+                       tables: QuantTables | None = None) -> Recoding:
+    """The :class:`Recoding` of one photo for a model: its tuned tables (``tables``, else
+    :func:`tables_for_model`) fitted to the photo (masked to the frequencies ``prepare``
+    reads of it, never finer than the photo's own steps), and the region ``prepare`` reads.
+    Reads the header only; :func:`edge_dct.codec.transcode_for_model` applies it.
     """
-    bundle = ModelBundle.load(model)
+    spec = _model_spec(model)
     if tables is None:
         tables = tables_for_model(model)
     data, _ = load_source(src)
-    return fitted(tables, frequencies_read(data, bundle.spec), own_steps(data))
+    region = region_read(data, spec)
+    return Recoding(fitted(tables, region.frequencies, own_steps(data)), region)
 
 
-__all__ = ["DEFAULT_TABLES", "QuantTables", "TablesLike", "as_table_array", "file_tables",
-           "fitted", "load_tables", "masked", "own_steps", "standard_tables", "tables_for_model",
-           "tables_for_photo"]
+__all__ = ["DEFAULT_TABLES", "QuantTables", "Recoding", "TablesLike", "as_table_array",
+           "file_tables", "fitted", "load_tables", "masked", "own_steps", "recoding_for_photo",
+           "standard_tables", "tables_for_model"]

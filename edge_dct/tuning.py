@@ -31,7 +31,7 @@ from edge_dct.classifier import Classifier
 from edge_dct.codec import transcode
 from edge_dct.errors import InvalidArgumentError
 from edge_dct.options import BaseOptions, ClassifierOptions
-from edge_dct.prepare import frequencies_read
+from edge_dct.prepare import region_read
 from edge_dct.tables import QuantTables, TablesLike, fitted, own_steps, standard_tables
 
 ZIGZAG = np.array([
@@ -95,9 +95,10 @@ class Evaluator:
         self.workers = workers or os.cpu_count() or 1
         self.classifier = Classifier(ClassifierOptions(
             base_options=BaseOptions(model=model, num_threads=num_threads), max_results=1))
-        # per photo, what fitting tables to it needs: the k x k lowest frequencies prepare
-        # reads and the photo's own steps (header only)
-        self.fit_keys = [(frequencies_read(d, self.classifier.spec), own_steps(d)) for d in self.data]
+        # per photo, what re-coding it for the model needs (header only): the region prepare
+        # reads, and for fitting tables to it the k x k lowest frequencies read and its own steps
+        self.regions = [region_read(d, self.classifier.spec) for d in self.data]
+        self.fit_keys = [(r.frequencies, own_steps(d)) for r, d in zip(self.regions, self.data)]
         logits, self._sizes = self._logits(lambda i: self.data[i])
         self.reference = logits.argmax(1)
         self._ref_logp = _log_softmax(logits)
@@ -134,14 +135,17 @@ class Evaluator:
         Args:
             tables: The tables.
             masked: Re-code each photo for the model as ``edge-dct transcode --for-model`` does
-                (:func:`edge_dct.tables.fitted`): steps outside the frequencies ``prepare`` reads
-                of that photo become 255 (the model's input is the same as unmasked, the files
-                smaller), and no step is finer than the photo's own.
+                (:func:`edge_dct.transcode_for_model`): only the coefficients ``prepare``
+                reads of that photo are kept (the model's input is the same as unmasked, the
+                files smaller), with the tables fitted to it (:func:`edge_dct.tables.fitted`:
+                no step finer than the photo's own).
         """
         t = QuantTables.of(tables)
-        fits = {key: fitted(t, *key) for key in set(self.fit_keys)} if masked else {}
+        if not masked:
+            return self._score(*self._logits(lambda i: transcode(self.data[i], tables=t)))
+        fits = {key: fitted(t, *key) for key in set(self.fit_keys)}
         return self._score(*self._logits(
-            lambda i: transcode(self.data[i], tables=fits.get(self.fit_keys[i], t))))
+            lambda i: transcode(self.data[i], tables=fits[self.fit_keys[i]], keep=self.regions[i])))
 
     def standard(self, quality: int) -> Score:
         """The score of libjpeg's standard tables at ``quality``, as a camera writes them
@@ -399,9 +403,11 @@ def split_photos(photos: Sequence[str], validation: float, seed: int) -> tuple[l
 
 
 def rate_accuracy_plot(path: Path, standard: Sequence[tuple[int, Score]],
-                       front: Sequence[Score], chosen: Score, title: str) -> None:
-    """Writes the rate-agreement plot: the tuned front and the chosen tables against the
-    standard qualities (all on the validation photos)."""
+                       front: Sequence[Score], chosen: Score, title: str,
+                       for_model: Sequence[tuple[int, Score]] = ()) -> None:
+    """Writes the rate-agreement plot: the tuned front, the standard qualities re-coded for
+    the model and the chosen tables against the standard qualities (all on the validation
+    photos)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -415,6 +421,9 @@ def rate_accuracy_plot(path: Path, standard: Sequence[tuple[int, Score]],
         if q in (10, 30, 50, 75, 95):
             ax.annotate(f"q{q}", (s.bytes / 1024, 100 * s.agreement), textcoords="offset points",
                         xytext=(4, -10), fontsize=8, color="tab:gray")
+    if for_model:
+        ax.plot([s.bytes / 1024 for _, s in for_model], [100 * s.agreement for _, s in for_model],
+                "^-", color="tab:orange", label="standard tables, re-coded for the model")
     fs = sorted(front, key=lambda s: s.bytes)
     if fs:
         ax.plot([s.bytes / 1024 for s in fs], [100 * s.agreement for s in fs], "s-", color="tab:blue",
@@ -464,16 +473,20 @@ def validate(validation: Evaluator, chosen: QuantTables, front: Sequence[QuantTa
 
     Returns:
         ``chosen``, ``reference`` (the reference quality), ``original`` and ``front`` scores,
-        ``standard`` (quality and score per quality), ``bytes_ratio`` (chosen / reference),
+        ``standard`` (quality and score per quality), ``for_model`` (the same qualities
+        re-coded for the model: the front ``edge-dct transcode --for-model`` gives with
+        standard base tables), ``bytes_ratio`` (chosen / reference),
         ``standard_bytes_at_agreement`` and, with labels, ``standard_accuracy_at_size``.
     """
     standard = [(q, validation.standard(q)) for q in STANDARD_QUALITIES]
+    for_model = [(q, validation.score(standard_tables(q))) for q in STANDARD_QUALITIES]
     ref = dict(standard).get(reference_quality) or validation.standard(reference_quality)
     got = validation.score(chosen)
     curve = [s for _, s in standard]
     out = {"chosen": asdict(got), "reference": asdict(ref), "original": asdict(validation.original()),
            "front": [asdict(validation.score(t)) for t in front],
            "standard": [{"quality": q, **asdict(s)} for q, s in standard],
+           "for_model": [{"quality": q, **asdict(s)} for q, s in for_model],
            "bytes_ratio": got.bytes / ref.bytes,
            "standard_bytes_at_agreement": interpolate_bytes(curve, got.agreement)}
     if got.accuracy is not None:

@@ -5,10 +5,11 @@ Picamera2 encodes each still to JPEG in memory (``capture_file(io.BytesIO(), for
 and edge_dct classifies those bytes straight from their DCT coefficients. Without a camera
 (or without Picamera2), ``--source DIR`` replays the JPEG files of a folder instead.
 
-``--save DIR`` also stores every frame re-coded for the model (``edge_dct.transcode`` with the
-tables tuned for it, masked to the frequencies the model reads of that frame; no pixels): the
-files a device keeps or uploads for the model are then much smaller, and the model's answer
-on them is what it was on the camera's JPEG (see README, "Compress for the model").
+``--save DIR`` also stores every frame re-coded for the model (``edge_dct.transcode_for_model``:
+only what the model reads of that frame, its centre crop and low frequencies, with the tables
+tuned for it; no pixels): the files a device keeps or uploads for the model are then much
+smaller, and the model's input from them is what it was from the camera's JPEG re-coded with
+those tables (see README, "Compress for the model").
 
 Usage:
     python examples/raspberry_pi_camera.py --frames 20 --interval 0.5
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Iterator
 
 import edge_dct
-from edge_dct.tables import tables_for_photo
 
 NO_PICAMERA2 = """error: cannot import Picamera2 ({error}).
 On 64-bit Raspberry Pi OS install it with
@@ -140,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     t, top = result.timing, result.top
                     saved = ""
                     if args.save:
-                        tables = tables_for_photo(jpeg, args.model, tuned)
-                        small = edge_dct.transcode(jpeg, tables=tables)
+                        small = edge_dct.transcode_for_model(jpeg, args.model, tuned)
                         (args.save / f"frame_{i:05d}.jpg").write_bytes(small)
                         saved = f", saved {len(small) / 1024:.0f} KiB (camera {len(jpeg) / 1024:.0f} KiB)"
                     print(f"frame {i}: {top.label} ({top.score:.3f})  latency {t.total_ms:.1f} ms "

@@ -17,8 +17,9 @@
  * decode strictly, with the very same coefficients for the file's own tables, and a re-code
  * that took the fused path (built-in decoder into the built-in writer) must be byte for byte
  * what libjpeg's path writes;
- * edct_prepare_frequencies must stay in range; edct_encode compresses pixels made of
- * input bytes.  Contract violations
+ * edct_prepare_region must stay inside the image, and a third of the re-codes keep only that
+ * region: prepare must then read exactly what it reads from the re-code without it;
+ * edct_encode compresses pixels made of input bytes.  Contract violations
  * call abort() so that libFuzzer records them as crashes.
  *
  * Build and run: see fuzz/README.md (make fuzz, make fuzz-run).
@@ -209,8 +210,26 @@ static void run_pass(const uint8_t *data, size_t size, int strict, int dequantiz
 }
 
 /* One prepare() into y/cbcr (zeroed first); builtin = 0 forces libjpeg's decoder. */
-static int prepare_once(const uint8_t *data, size_t size, uint8_t selector, int builtin,
-                        float *y, float *cbcr, edct_error *err) {
+/* The spec and window prepare runs with, from the selector and the input's size; returns the
+ * window to pass (NULL: the spec's evaluation window). */
+static const edct_window *fuzz_spec(uint8_t selector, size_t size, edct_spec *spec, edct_window *w) {
+  memset(spec, 0, sizeof *spec);
+  spec->grid_h = spec->grid_w = 16;
+  spec->resize_mode = selector & 8 ? EDCT_RESIZE_STRETCH : EDCT_RESIZE_SHORTER_SIDE;
+  spec->resize_size = 64 + (selector & 0x30) * 4;
+  spec->layout = selector & 0x40 ? EDCT_LAYOUT_MERGED : EDCT_LAYOUT_SPLIT;
+  for (int c = 0; c < 3; c++) {
+    spec->num_channels[c] = 64;
+    for (int i = 0; i < 64; i++) spec->channels[c][i] = (uint8_t)i;
+  }
+  *w = (edct_window){size % 17, size % 13, 1 + size % 301, 1 + size % 211, (int)(size & 1)};
+  return selector & 1 ? w : NULL;
+}
+
+/* prepare of data with the spec and window of (selector, spec_size): its status, or -1 when
+ * the file does not open. */
+static int prepare_once(const uint8_t *data, size_t size, uint8_t selector, size_t spec_size,
+                        int builtin, float *y, float *cbcr, edct_error *err) {
   static edct_workspace *ws;
   if (ws == NULL) ws = edct_workspace_new();
   edct_options opts;
@@ -222,20 +241,12 @@ static int prepare_once(const uint8_t *data, size_t size, uint8_t selector, int 
   if (dec == NULL) return -1;
   if (!builtin) edct__disable_builtin(dec);
   edct_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.grid_h = spec.grid_w = 16;
-  spec.resize_mode = selector & 8 ? EDCT_RESIZE_STRETCH : EDCT_RESIZE_SHORTER_SIDE;
-  spec.resize_size = 64 + (selector & 0x30) * 4;
-  spec.layout = selector & 0x40 ? EDCT_LAYOUT_MERGED : EDCT_LAYOUT_SPLIT;
-  for (int c = 0; c < 3; c++) {
-    spec.num_channels[c] = 64;
-    for (int i = 0; i < 64; i++) spec.channels[c][i] = (uint8_t)i;
-  }
+  edct_window w;
+  const edct_window *wp = fuzz_spec(selector, spec_size, &spec, &w);
   memset(y, 0, PREP_Y * sizeof *y);
   memset(cbcr, 0, PREP_CBCR * sizeof *cbcr);
   edct_output out = {selector & 0x80 ? EDCT_INT8 : EDCT_FLOAT32, {y, cbcr}, {0.5f, 0.25f}, {3, -2}};
-  edct_window w = {size % 17, size % 13, 1 + size % 301, 1 + size % 211, (int)(size & 1)};
-  int status = edct_prepare(dec, &spec, selector & 1 ? &w : NULL, 1, &out, ws, err);
+  int status = edct_prepare(dec, &spec, wp, 1, &out, ws, err);
   check_status(status);
   edct_close(dec);
   return status;
@@ -246,9 +257,9 @@ static int prepare_once(const uint8_t *data, size_t size, uint8_t selector, int 
 static void run_prepare(const uint8_t *data, size_t size, uint8_t selector) {
   static float y[2][PREP_Y], cbcr[2][PREP_CBCR];
   edct_error err, ref_err;
-  int status = prepare_once(data, size, selector, 1, y[0], cbcr[0], &err);
+  int status = prepare_once(data, size, selector, size, 1, y[0], cbcr[0], &err);
   if (status >= 0) {
-    if (prepare_once(data, size, selector, 0, y[1], cbcr[1], &ref_err) != status)
+    if (prepare_once(data, size, selector, size, 0, y[1], cbcr[1], &ref_err) != status)
       violation("prepare: built-in and libjpeg decoders disagree on the status");
     check_same_error(&err, &ref_err);
     if (status == EDCT_OK && (memcmp(y[0], y[1], sizeof y[0]) != 0 ||
@@ -275,8 +286,9 @@ static void check_output(const uint8_t *jpeg, size_t n, int width, int height, e
   edct_close(dec);
 }
 
-/* transcode (tables, quality or the file's own, from the selector and the input's bytes),
- * prepare_frequencies, and encode of pixels taken from the input. */
+/* transcode (tables, quality or the file's own, from the selector and the input's bytes; a
+ * third of them keeping only what prepare reads), prepare_region, and encode of pixels taken
+ * from the input. */
 static void run_transcode(const uint8_t *data, size_t size, uint8_t selector) {
   edct_options opts;
   edct_default_options(&opts);
@@ -301,19 +313,28 @@ static void run_transcode(const uint8_t *data, size_t size, uint8_t selector) {
   if (dec == NULL) return;
   const edct_info info = *edct_get_info(dec);
   edct_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.grid_h = spec.grid_w = 16;
-  spec.resize_size = 64 + (int)(size % 200);
-  for (int c = 0; c < 3; c++) {
-    spec.num_channels[c] = 64;
-    for (int i = 0; i < 64; i++) spec.channels[c][i] = (uint8_t)i;
-  }
-  uint8_t freq[EDCT_MAX_COMPONENTS];
-  int status = edct_prepare_frequencies(&info, &spec, NULL, 1, freq, &err);
+  edct_window window;
+  const edct_window *wp = fuzz_spec(selector, size, &spec, &window);
+  edct_region region;
+  int status = edct_prepare_region(&info, &spec, wp, 1, &region, &err);
   check_status(status);
   if (status == EDCT_OK)
-    for (int c = 0; c < info.num_components; c++)
-      if (freq[c] < 1 || freq[c] > 8) violation("prepare_frequencies out of range");
+    for (int c = 0; c < info.num_components; c++) {
+      const edct_component *k = &info.comp[c];
+      int f = region.frequencies[c];
+      if (f > 8 || (f == 0) != (c >= (info.num_components == 1 ? 1 : 3)))
+        violation("prepare_region: frequencies out of range");
+      if (f && (region.rows[c][0] < 0 || region.rows[c][0] >= region.rows[c][1] ||
+                region.rows[c][1] > k->height_in_blocks || region.cols[c][0] < 0 ||
+                region.cols[c][0] >= region.cols[c][1] || region.cols[c][1] > k->width_in_blocks))
+        violation("prepare_region: blocks outside the image");
+    }
+  /* a third of the inputs keep only what prepare reads: its tensors must not change */
+  int keep = status == EDCT_OK && size % 3 == 0;
+  if (keep) {
+    eo.use_keep = 1;
+    eo.keep = region;
+  }
   uint8_t *out = (uint8_t *)1;
   size_t n = 1;
   status = edct_transcode(dec, &eo, &out, &n, &err);
@@ -338,7 +359,27 @@ static void run_transcode(const uint8_t *data, size_t size, uint8_t selector) {
   edct_info written;
   check_output(out, n, info.width, info.height, &written);
   if (written.num_components != info.num_components) violation("transcode changed the components");
-  if (mode == 0 && opts.strict) { /* own tables: the very same coefficients */
+  if (keep && opts.strict) { /* prepare reads the same from the file as re-coded without keep */
+    static float y[2][PREP_Y], cbcr[2][PREP_CBCR];
+    edct_encode_options all = eo;
+    all.use_keep = 0;
+    uint8_t *plain = NULL;
+    size_t pn = 0;
+    edct_decoder *x = edct_open(data, size, &opts, &err);
+    if (x == NULL) violation("reopen failed");
+    /* (without keep every scan is read: corrupt data in scans keep skips may fail it) */
+    if (edct_transcode(x, &all, &plain, &pn, &err) == EDCT_OK) {
+      int a = prepare_once(out, n, selector, size, 1, y[0], cbcr[0], &err);
+      int b = prepare_once(plain, pn, selector, size, 1, y[1], cbcr[1], &err);
+      if (a != b) violation("prepare: keep changed the status");
+      if (a == EDCT_OK && (memcmp(y[0], y[1], sizeof y[0]) != 0 ||
+                           memcmp(cbcr[0], cbcr[1], sizeof cbcr[0]) != 0))
+        violation("transcode with keep changed what prepare reads");
+    }
+    edct_close(x);
+    edct_free(plain);
+  }
+  if (mode == 0 && opts.strict && !keep) { /* own tables: the very same coefficients */
     planes a, b;
     edct_decoder *x = edct_open(data, size, &opts, &err), *y = edct_open(out, n, NULL, &err);
     if (x == NULL || y == NULL || !planes_alloc(&a, &info) || !planes_alloc(&b, &info))

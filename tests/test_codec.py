@@ -265,6 +265,34 @@ def test_out_of_range_coefficients_are_refused_not_miscoded() -> None:
     decodes_everywhere(out, (8, 8))
 
 
+def crafted_dc_1500() -> bytes:
+    """An 8x8 grayscale baseline JPEG whose one block has DC = 1500, beyond an 8-bit image's
+    -1024..1023 (a difference of 11 bits, which baseline coding allows): its DC table codes
+    symbol 0x0B as "00", its AC table EOB as "00"."""
+    dqt = b"\xff\xdb\x00\x43\x00" + bytes([1] * 64)
+    sof = b"\xff\xc0\x00\x0b\x08\x00\x08\x00\x08\x01\x01\x11\x00"
+    dht_dc = b"\xff\xc4\x00\x14\x00" + bytes([0, 1] + [0] * 14) + b"\x0b"
+    dht_ac = b"\xff\xc4\x00\x14\x10" + bytes([0, 1] + [0] * 14) + b"\x00"
+    sos = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    scan = b"\x2e\xe1"  # DC "00" + 1500 in 11 bits, EOB "00", 1-padding
+    return b"\xff\xd8" + dqt + sof + dht_dc + dht_ac + sos + scan + b"\xff\xd9"
+
+
+def test_out_of_range_dc_is_refused_on_both_paths() -> None:
+    """A DC term beyond -1024..1023 kept as it is: the fused path refuses it as libjpeg's
+    path does (found by the fuzzer: the fused writer only checked the DC difference)."""
+    from edge_dct import _jpeg
+
+    data = crafted_dc_1500()
+    assert coefficients(data)[0][0, 0, 0] == 1500
+    for builtin in (True, False):
+        with pytest.raises(edge_dct.UnsupportedJpegError, match=r"block \(0, 0\).*outside baseline"):
+            _jpeg.transcode(data, "x", 0, None, False, False, 0, True, True, 0, 0, builtin)
+    out = transcode(data, quality=50, optimize=False)
+    assert coefficients(out)[0][0, 0, 0] == round(1500 / int(standard_tables(50).luma[0, 0]))  # 16: 94
+    decodes_everywhere(out, (8, 8))
+
+
 def test_transcode_quality_matches_the_standard_tables(corpus_available) -> None:
     data = clothing_photos()[3].read_bytes()
     a = transcode(data, quality=40)

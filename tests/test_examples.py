@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 import edge_dct
-from edge_dct.tables import tables_for_photo
 from edge_dct.bundle import DEFAULT_MODEL
 from tests.conftest import ROOT, clothing_photos
 
@@ -300,7 +299,7 @@ def test_raspberry_pi_replay(photos, tmp_path) -> None:
 @needs_model
 def test_raspberry_pi_saves_frames_for_the_model(photos, tmp_path) -> None:
     """--save keeps each frame re-coded for the model: decodable, no larger than the camera's
-    file, and the model's input from it is what the tuned tables give."""
+    file, and it is what edge_dct.transcode_for_model writes."""
     src, saved = tmp_path / "src", tmp_path / "saved"
     src.mkdir()
     for path in photos[:2]:
@@ -313,7 +312,7 @@ def test_raspberry_pi_saves_frames_for_the_model(photos, tmp_path) -> None:
     assert len(frames) == 2
     for frame, original in zip(frames, originals):
         data = original.read_bytes()
-        assert frame.read_bytes() == edge_dct.transcode(data, tables=tables_for_photo(data))
+        assert frame.read_bytes() == edge_dct.transcode_for_model(data)
         assert frame.stat().st_size <= len(data)
 
 

@@ -1,4 +1,5 @@
-"""Tables tuned for a model: masking by what prepare reads, scoring, search, resume, CLI."""
+"""Re-coding for a model: what prepare reads (region_read, keep), tables tuned for a model
+(masking, scoring, search, resume), the CLI."""
 
 from __future__ import annotations
 
@@ -12,10 +13,20 @@ import edge_dct
 from edge_dct import tuning
 from edge_dct.bundle import ModelBundle
 from edge_dct.cli import main as cli
-from edge_dct.prepare import frequencies_read
-from edge_dct.tables import QuantTables, masked, standard_tables, tables_for_photo
+from edge_dct.prepare import Region, region_read
+from edge_dct.tables import QuantTables, masked, recoding_for_photo, standard_tables
 from tests import oracle
-from tests.conftest import clothing_photos, synthetic_image
+from tests.conftest import clothing_photos, corpus_jpegs, synthetic_image
+from tests.test_header import exif_app1, with_segment
+
+
+def tables_for_photo(data: bytes, tables: QuantTables | None = None) -> QuantTables:
+    return recoding_for_photo(data, tables=tables).tables
+
+
+def same_input(spec, a: bytes, b: bytes) -> bool:
+    x, y = edge_dct.prepare(a, spec), edge_dct.prepare(b, spec)
+    return all(np.array_equal(x[n], y[n]) for n in x)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +46,7 @@ def evaluator(corpus_available):
 def test_frequencies_read_follow_the_scale(spec, size: tuple[int, int], expect: int) -> None:
     """A photo far larger than the grid needs only its DC terms; one smaller than it all 64."""
     data = oracle.encode(synthetic_image(*size), quality=90, sampling=(2, 2))
-    k = frequencies_read(data, spec)
+    k = region_read(data, spec).frequencies
     assert len(k) == 3 and k[0] == expect
 
 
@@ -48,8 +59,123 @@ def test_masked_tables_leave_the_model_input_unchanged(spec, size: tuple[int, in
     plain, small = edge_dct.transcode(data, tables=t), edge_dct.transcode(data, tables=tables_for_photo(data, tables=t))
     a, b = edge_dct.prepare(plain, spec), edge_dct.prepare(small, spec)
     assert all(np.array_equal(a[n], b[n]) for n in a)
-    k = frequencies_read(data, spec)
+    k = region_read(data, spec).frequencies
     assert len(small) < len(plain) if k[0] < 8 else len(small) == len(plain)
+
+
+@pytest.mark.parametrize("size, orientation", [((600, 800), 1), ((800, 600), 1), ((600, 800), 6),
+                                               ((600, 800), 3), ((375, 500), 8), ((1200, 1600), 5)])
+def test_region_read_is_the_crop_in_the_files_own_blocks(spec, size, orientation: int) -> None:
+    """The centre crop of a landscape photo leaves out columns; turned by EXIF, rows of the
+    file; the range stays inside the image and covers the crop."""
+    h, w = size
+    data = oracle.encode(synthetic_image(h, w, seed=2), quality=90, sampling=(2, 2))
+    if orientation != 1:
+        data = with_segment(data, exif_app1(orientation))
+    r = region_read(data, spec)
+    info = edge_dct.read_header(data)
+    wide = (w > h) != (orientation >= 5)  # wider than tall once oriented
+    for c, (hb, wb) in enumerate([(-(-h // 8), -(-w // 8))] + [(-(-h // 16), -(-w // 16))] * 2):
+        (r0, r1), (c0, c1) = r.rows[c], r.cols[c]
+        assert 0 <= r0 < r1 <= hb and 0 <= c0 < c1 <= wb
+        left_out = (c1 - c0) / wb if (w > h) else (r1 - r0) / hb
+        assert left_out < 0.9, (c, r)  # the crop drops ~1/4 of the long side
+        assert r.blocks_read(c) < hb * wb
+    assert info.width == w and wide == (orientation < 5 and w > h or orientation >= 5 and h > w)
+
+
+@pytest.mark.filterwarnings("ignore::edge_dct.EdgeDctWarning")
+def test_keep_leaves_the_model_input_unchanged_on_the_corpus(spec, corpus_available) -> None:
+    """Keeping only the region prepare reads changes nothing prepare sees, on every corpus
+    file prepare takes (orientations, subsamplings, progressive, restarts): bit-identical
+    tensors from a smaller file that decodes everywhere; the fused and libjpeg paths write
+    the same bytes."""
+    from edge_dct import _jpeg
+    from tests.test_codec import decodes_everywhere
+
+    t, n, saved = standard_tables(80), 0, 0
+    for path in corpus_jpegs():
+        data = path.read_bytes()
+        try:
+            region = region_read(data, spec)
+            plain = edge_dct.transcode(data, tables=t, strict=False)
+        except edge_dct.EdgeDctError:
+            continue
+        for progressive in (False, True):
+            kept = edge_dct.transcode(data, tables=t, keep=region, strict=False, progressive=progressive)
+            assert same_input(spec, plain, kept), path
+            libjpeg = _jpeg.transcode(data, "x", 0, t.array(), True, progressive, 0, True, False,
+                                      0, 0, False, keep=(region.frequencies, region.rows, region.cols))[0]
+            assert kept == libjpeg, path
+        assert len(kept) <= len(edge_dct.transcode(data, tables=t, strict=False, progressive=True)) + 64
+        info = edge_dct.read_header(data)
+        decodes_everywhere(kept, (info.height, info.width))
+        n, saved = n + 1, saved + (len(plain) > len(edge_dct.transcode(data, tables=t, keep=region, strict=False)))
+    assert n >= 60 and saved >= n // 2, (n, saved)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_keep_zeroes_every_coefficient_it_does_not_keep(progressive: bool) -> None:
+    """Outside the region's blocks everything is 0, inside them everything beyond the k x k
+    corner; the rest is the requantized coefficients, exactly."""
+    data = oracle.encode(synthetic_image(480, 960, seed=5), quality=95, sampling=(2, 2),
+                         progressive=progressive)
+    region = Region((2, 1, 1), ((5, 50), (3, 25), (3, 25)), ((20, 100), (10, 50), (10, 50)))
+    t = standard_tables(60)
+    full = edge_dct.read_dct(edge_dct.transcode(data, tables=t), dequantize=False).planes
+    kept = edge_dct.read_dct(edge_dct.transcode(data, tables=t, keep=region), dequantize=False).planes
+    for c, (a, b) in enumerate(zip(full, kept)):
+        a, b = (x.reshape(x.shape[0], x.shape[1], 8, 8) for x in (a, b))  # [by, bx, v, u]
+        k, (r0, r1), (c0, c1) = region.frequencies[c], region.rows[c], region.cols[c]
+        inside = np.zeros(a.shape, bool)
+        inside[r0:r1, c0:c1, :k, :k] = True
+        assert np.array_equal(b[inside], a[inside]) and not b[~inside].any(), c
+        assert a[~inside].any()
+
+
+def test_progressive_for_model_reads_only_the_scans_it_needs(spec) -> None:
+    """A camera-size progressive photo needs only its DC terms: the AC scans are not decoded,
+    so garbage in them does not matter (the docs say so), and the result equals that of the
+    intact file."""
+    data = bytearray(oracle.encode(synthetic_image(2400, 3200, seed=6), quality=90, sampling=(2, 2),
+                                   progressive=True))
+    region = region_read(bytes(data), spec)
+    assert region.frequencies == (1, 1, 1)
+    intact = bytes(data)
+    good = edge_dct.transcode_for_model(intact)
+    sos = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xDA]
+    ac = sos[1]  # libjpeg's script: the DC scan first, then Y AC 1-5
+    for i in range(ac + 20, ac + 400):
+        data[i] = 0x5A
+    with pytest.raises(edge_dct.InvalidJpegError):
+        edge_dct.transcode(bytes(data), quality=50)
+    assert edge_dct.transcode_for_model(bytes(data)) == good
+    assert same_input(spec, good, edge_dct.transcode(intact, tables=tables_for_photo(intact)))
+
+
+def test_transcode_for_model_is_much_smaller_than_the_tables_alone(spec, corpus_available) -> None:
+    """On phone photos (portrait, ~400x600) the crop drops a third of the rows: files at
+    least 10% smaller on average than with the fitted tables alone, the same model input."""
+    plain = kept = 0
+    for path in clothing_photos()[:10]:
+        data = path.read_bytes()
+        a, b = edge_dct.transcode(data, tables=tables_for_photo(data)), edge_dct.transcode_for_model(data)
+        assert same_input(spec, a, b)
+        plain, kept = plain + len(a), kept + len(b)
+    assert kept < 0.9 * plain, (kept, plain)
+
+
+@pytest.mark.parametrize("keep, words", [
+    ("all", "edge_dct.prepare.Region"),
+    (Region((9, 1, 1), ((0, 1),) * 3, ((0, 1),) * 3), "frequencies"),
+    (Region((1, 1), ((0, 1),) * 3, ((0, 1),) * 3), "one each per component"),
+    (Region((1, 1, 1), ((2, 1),) * 3, ((0, 1),) * 3), "ranges"),
+    (Region((1,) * 5, ((0, 1),) * 5, ((0, 1),) * 5), "at most 4"),
+])
+def test_bad_keep_names_the_argument(keep, words: str) -> None:
+    data = oracle.encode(synthetic_image(32, 32), quality=90, sampling=(2, 2))
+    with pytest.raises(edge_dct.InvalidArgumentError, match=words):
+        edge_dct.transcode(data, keep=keep)
 
 
 def test_masked_keeps_the_read_corner() -> None:

@@ -107,8 +107,28 @@ static int transcode_once(const uint8_t *data, size_t size, const edct_encode_op
   return status;
 }
 
-/* Re-codes one buffer (standard tables at quality 50, optimized and not) and decodes the result
- * strictly; the fused path (not optimized) must write what libjpeg's path writes.  Returns 0
+/* What prepare reads of data for a 224-pixel grid (shorter side 256, every coefficient);
+ * 0 when the file does not open or prepare refuses it. */
+static int keep_region(const uint8_t *data, size_t size, edct_region *region) {
+  edct_error err;
+  edct_decoder *dec = edct_open(data, size, NULL, &err);
+  if (dec == NULL) return 0;
+  edct_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.grid_h = spec.grid_w = 28;
+  spec.resize_size = 256;
+  for (int c = 0; c < 3; c++) {
+    spec.num_channels[c] = 64;
+    for (int i = 0; i < 64; i++) spec.channels[c][i] = (uint8_t)i;
+  }
+  int status = edct_prepare_region(edct_get_info(dec), &spec, NULL, 1, region, &err);
+  edct_close(dec);
+  return status == EDCT_OK;
+}
+
+/* Re-codes one buffer (standard tables at quality 50, optimized and not, and keeping only what
+ * prepare reads) and decodes the result strictly; the fused path (not optimized) must write
+ * what libjpeg's path writes.  Returns 0
  * when consistent (a failure must leave no output). */
 static int transcode_check(const char *path, const uint8_t *data, size_t size) {
   edct_encode_options eo;
@@ -126,6 +146,17 @@ static int transcode_check(const char *path, const uint8_t *data, size_t size) {
   edct_free(out);
   edct_free(ref);
   if (bad) return 1;
+  if (keep_region(data, size, &eo.keep)) { /* only what prepare reads: both paths agree too */
+    eo.use_keep = 1;
+    status = transcode_once(data, size, &eo, 1, &out, &n, &used);
+    ref_status = transcode_once(data, size, &eo, 0, &ref, &m, &ref_used);
+    bad = status != ref_status || n != m || (n > 0 && memcmp(out, ref, n) != 0);
+    if (bad) fprintf(stderr, "%s: fused transcode with keep != libjpeg's\n", path);
+    edct_free(out);
+    edct_free(ref);
+    if (bad) return 1;
+    eo.use_keep = 0;
+  }
   eo.optimize = 1;
   status = transcode_once(data, size, &eo, 1, &out, &n, &used);
   if (status < 0) return 0;
