@@ -9,7 +9,9 @@ subsampling as the input, without Huffman optimization (neither peer optimizes b
 ``--optimize`` turns it on for edge_dct alone). Per file, each contender runs once to warm up,
 then ``--repeat`` times interleaved round-robin; the per-file figure is the median, and the
 summary gives the median over files of each contender and of the per-file ratios
-``peer / transcode``, baseline and progressive inputs apart.
+``peer / transcode``, baseline and progressive inputs apart. ``decode_only`` is edge_dct's
+entropy decoding alone (``read_dct``, no output): the floor of any re-code, printed as a share
+of the 3x budget (a third of the faster peer's time).
 
 Example:
     python benchmarks/bench_transcode.py --repeat 5 --json /tmp/transcode.json
@@ -60,7 +62,12 @@ def contenders(data: bytes, info: edge_dct.JpegInfo, quality: int, for_model: bo
             im.save(out, "JPEG", quality=quality, subsampling=pil_ss)
             return out.getvalue()
 
-    return {"transcode": ours, "simplejpeg": with_simplejpeg, "pillow": with_pillow}
+    def decode_only() -> bytes:  # the floor: edge_dct's entropy decoding alone, no output
+        edge_dct.read_dct(data, dequantize=False)
+        return b""
+
+    return {"transcode": ours, "simplejpeg": with_simplejpeg, "pillow": with_pillow,
+            "decode_only": decode_only}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,11 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         s = {k: statistics.median(r["ms"][k] for r in sel) for k in sel[0]["ms"]}
         s.update({f"{peer}/transcode": statistics.median(r["ms"][peer] / r["ms"]["transcode"] for r in sel)
                   for peer in ("simplejpeg", "pillow")})
+        # the 3x bar leaves transcode a third of the faster peer's time; decoding alone takes
+        s["decode_only/budget"] = statistics.median(
+            3 * r["ms"]["decode_only"] / min(r["ms"]["simplejpeg"], r["ms"]["pillow"]) for r in sel)
         s["files"] = len(sel)
         summary[kind] = s
         print(f"{kind:11s} ({len(sel)} files): transcode {s['transcode']:.1f} ms, simplejpeg "
               f"{s['simplejpeg']:.1f} ms ({s['simplejpeg/transcode']:.2f}x), pillow {s['pillow']:.1f} ms "
-              f"({s['pillow/transcode']:.2f}x)")
+              f"({s['pillow/transcode']:.2f}x); decoding alone (read_dct) {s['decode_only']:.1f} ms, "
+              f"{100 * s['decode_only/budget']:.0f}% of the 3x budget")
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_model(), "rows": rows, "summary": summary,
                                          "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))

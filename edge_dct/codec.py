@@ -197,7 +197,7 @@ def transcode_for_model(src: Source, model: ModelSource | None = None,
         InvalidJpegError, UnsupportedJpegError, ImageTooLargeError: For the photo.
     """
     data, _ = load_source(src)
-    plan = recoding_for_photo(data, model, tables)
+    plan = recoding_for_photo(data, model, tables, options.get("max_pixels", DEFAULT_MAX_PIXELS))
     return transcode(data, tables=plan.tables, keep=plan.keep, **options)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from edge_dct import _jpeg
 from edge_dct.bundle import ModelBundle, ModelSource
 from edge_dct.errors import InvalidArgumentError, ModelError
-from edge_dct.jpeg import Source, load_source, read_header
+from edge_dct.jpeg import DEFAULT_MAX_PIXELS, Source, load_source, read_header
 from edge_dct.prepare import Region, region_read
 from edge_dct.spec import InputSpec
 
@@ -223,17 +223,19 @@ class Recoding:
 
 
 def recoding_for_photo(src: Source, model: ModelSource | None = None,
-                       tables: QuantTables | None = None) -> Recoding:
+                       tables: QuantTables | None = None,
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> Recoding:
     """The :class:`Recoding` of one photo for a model: its tuned tables (``tables``, else
     :func:`tables_for_model`) fitted to the photo (masked to the frequencies ``prepare``
     reads of it, never finer than the photo's own steps), and the region ``prepare`` reads.
-    Reads the header only; :func:`edge_dct.codec.transcode_for_model` applies it.
+    Reads the header only (refusing more than ``max_pixels``);
+    :func:`edge_dct.codec.transcode_for_model` applies it.
     """
     spec = _model_spec(model)
     if tables is None:
         tables = tables_for_model(model)
     data, _ = load_source(src)
-    region = region_read(data, spec)
+    region = region_read(data, spec, max_pixels=max_pixels)
     return Recoding(fitted(tables, region.frequencies, own_steps(data)), region)
 
 

@@ -82,6 +82,8 @@ def test_region_read_is_the_crop_in_the_files_own_blocks(spec, size, orientation
         assert left_out < 0.9, (c, r)  # the crop drops ~1/4 of the long side
         assert r.blocks_read(c) < hb * wb
     assert info.width == w and wide == (orientation < 5 and w > h or orientation >= 5 and h > w)
+    plain, kept = edge_dct.transcode(data, tables=tables_for_photo(data)), edge_dct.transcode_for_model(data)
+    assert same_input(spec, plain, kept) and len(kept) < len(plain)
 
 
 @pytest.mark.filterwarnings("ignore::edge_dct.EdgeDctWarning")
@@ -289,3 +291,20 @@ def test_tune_tables_and_transcode_commands(tmp_path, capsys, corpus_available) 
     assert "bad.jpg: error" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="cannot read the photo list"):
         cli(["transcode", f"@{tmp_path / 'missing.txt'}", "--out", str(dest), "--quality", "30"])
+
+
+def test_transcode_for_model_errors(tmp_path) -> None:
+    """The photo's limits apply to reading what the model reads too; a bundle without tuned
+    tables says how to make them; a bad bundle is a ModelError naming it."""
+    data = oracle.encode(synthetic_image(64, 96), quality=90, sampling=(2, 2))
+    with pytest.raises(edge_dct.ImageTooLargeError):
+        edge_dct.transcode_for_model(data, max_pixels=1000)
+    assert edge_dct.transcode_for_model(data, max_pixels=0)
+    bundle = tmp_path / "mine.tflite"
+    bundle.write_bytes(ModelBundle.load().content)
+    with pytest.raises(edge_dct.ModelError, match="tune-tables"):
+        edge_dct.transcode_for_model(data, bundle)
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(edge_dct.ModelError, match="junk.tflite"):
+        edge_dct.transcode_for_model(data, junk, tables=standard_tables(75))
