@@ -704,6 +704,8 @@ int edct__entropy_path(const edct_decoder *d) { return d->path; }
 
 void edct__disable_builtin(edct_decoder *d) { d->builtin_disabled = 1; }
 
+int edct__builtin_disabled(const edct_decoder *d) { return d->builtin_disabled; }
+
 /* ---- the plane consumer ----------------------------------------------------- */
 
 typedef struct planes_ctx {

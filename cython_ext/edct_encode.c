@@ -353,6 +353,9 @@ static int written_by_libjpeg(j_compress_ptr c, jpeg_saved_marker_ptr m) {
   return 0;
 }
 
+static int arrays_transcode(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_ptr *arrays,
+                            transcode_ctx *t);
+
 static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef, void *ctx) {
   transcode_ctx *t = ctx;
   if (coef == NULL) { /* the call failed: release */
@@ -363,6 +366,7 @@ static void transcode_coefficients(edct_decoder *dec, void *src_info, void *coef
   j_decompress_ptr src = src_info;
   jvirt_barray_ptr *arrays = coef;
   const edct_encode_options *o = t->opts;
+  if (arrays_transcode(dec, src, arrays, t)) return;
   t->k = compressor_new(NULL, t->input_size);
   if (t->k == NULL) edct__raise(dec, EDCT_ERR_NOMEM, "out of memory");
   t->k->dec = dec;
@@ -402,12 +406,12 @@ typedef struct fused_ctx {
   uint8_t corner[8][64];   /* corner[k - 1]: the zigzag positions of the k x k lowest frequencies */
 } fused_ctx;
 
-static void list_corners(fused_ctx *f) {
+static void list_corners(uint8_t corner[8][64]) {
   for (int k = 1; k <= 8; k++) {
     int n = 0;
     for (int z = 0; z < 64; z++) {
       int nat = edct__natural_order[z];
-      if (nat / 8 < k && nat % 8 < k) f->corner[k - 1][n++] = (uint8_t)z;
+      if (nat / 8 < k && nat % 8 < k) corner[k - 1][n++] = (uint8_t)z;
     }
   }
 }
@@ -420,6 +424,7 @@ static int fused_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
   fused_ctx *f = ctx;
   int k = f->keep != NULL ? kept_frequencies(f->keep, comp, by, bx) : 8;
   if (k == 8) return edct__writer_block(f->w, comp, by, bx, coef) != 0;
+  if (k <= 1) return edct__writer_dc(f->w, comp, by, bx, k ? coef[0] : 0) != 0;
   /* terms beyond k may be left undefined by the decoder: never read */
   const uint8_t *zz = k > 0 ? f->corner[k - 1] : NULL;
   for (int i = 0; i < k * k; i++) f->kept[zz[i]] = coef[zz[i]];
@@ -428,14 +433,13 @@ static int fused_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
   return r;
 }
 
-/* The writer for one pass of the fused path: requantizing each component from its table in the
- * file (src) to the compressor's (c). */
-static edct__writer *fused_writer(j_decompress_ptr src, j_compress_ptr c, size_t capacity,
-                                  int counting) {
+/* The writer for one pass: requantizing each component from q_old[ci] (its table in the file)
+ * to the compressor's (c). */
+static edct__writer *pass_writer(const uint16_t *const *q_old, j_compress_ptr c, size_t capacity,
+                                 int counting) {
   edct__writer *w = edct__writer_new(c, capacity, counting);
-  for (int ci = 0; w != NULL && ci < src->num_components; ci++)
-    edct__writer_requantize(w, ci, src->quant_tbl_ptrs[src->comp_info[ci].quant_tbl_no]->quantval,
-                            c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval);
+  for (int ci = 0; w != NULL && ci < c->num_components; ci++)
+    edct__writer_requantize(w, ci, q_old[ci], c->quant_tbl_ptrs[c->comp_info[ci].quant_tbl_no]->quantval);
   return w;
 }
 
@@ -452,19 +456,22 @@ static void optimal_tables(j_compress_ptr c, edct__writer *w) {
   }
 }
 
-/* The fused transcode; returns 1 with the result (status, and the output on EDCT_OK) or 0
- * when it does not apply, the decoder untouched (the libjpeg path then runs). */
-static int fused_transcode(edct_decoder *dec, const edct_encode_options *o, uint8_t **out,
-                           size_t *out_size, int *status, edct_error *err) {
-  j_decompress_ptr src = edct__header_cinfo(dec);
-  if (o->progressive) return 0;
-  if (!((src->jpeg_color_space == JCS_YCbCr && src->num_components == 3) ||
-        (src->jpeg_color_space == JCS_GRAYSCALE && src->num_components == 1)) ||
-      src->comps_in_scan != src->num_components)
-    return 0;
-  for (int ci = 0; ci < src->num_components; ci++)
-    if (src->cur_comp_info[ci] != &src->comp_info[ci]) return 0; /* scan order != frame order */
-  compressor *k = compressor_new(err, edct__input_size(dec));
+/* Where the built-in writer's blocks come from: feed() hands every block of the image to
+ * consumer->block (zigzag order, MCU order of the frame, padding left out) and returns 1 when
+ * all of them were handed; `last` marks the writing pass (the counting pass comes first with
+ * optimized Huffman tables). */
+typedef int (*block_feed)(void *feed_ctx, const edct_consumer *consumer, int last);
+
+/* Sequential output by the built-in writer (edct_huffenc.c), the compressor set up as libjpeg's
+ * path sets it up: the same bytes jpeg_write_coefficients writes.  Returns 1 with the result
+ * (status, and the output on EDCT_OK) once the writing pass's feed succeeded; 0 when the
+ * writer declined or a feed failed (the caller then takes libjpeg's path, which reports what
+ * the writer could not code). */
+static int writer_transcode(j_decompress_ptr src, const uint16_t *const *q_old,
+                            const edct_encode_options *o, size_t capacity, block_feed feed,
+                            void *feed_ctx, uint8_t **out, size_t *out_size, int *status,
+                            edct_error *err) {
+  compressor *k = compressor_new(err, capacity);
   fused_ctx *f = calloc(1, sizeof *f);
   volatile int taken = 0; /* read after a longjmp */
   if (k == NULL || f == NULL) goto done;
@@ -474,28 +481,25 @@ static int fused_transcode(edct_decoder *dec, const edct_encode_options *o, uint
   jpeg_copy_critical_parameters(src, c);
   if (o->use_tables || o->quality) set_tables(c, o, 0);
   set_coding(c, o);
-  for (int ci = 0; ci < src->num_components; ci++)
-    if (src->quant_tbl_ptrs[src->comp_info[ci].quant_tbl_no] == NULL) goto done;
   edct_consumer consumer = {f, fused_block, NULL, {0}};
   keep_frequencies(o, consumer.frequencies);
   f->keep = o->use_keep ? &o->keep : NULL;
-  list_corners(f);
+  list_corners(f->corner);
   if (o->optimize) { /* a first pass tallies the symbols, as libjpeg's gathering pass does */
-    f->w = fused_writer(src, c, 0, 1);
-    if (f->w == NULL || !edct__decode_builtin_only(dec, &consumer, 0) ||
-        edct__writer_finish(f->w, NULL, NULL) != EDCT_OK)
+    f->w = pass_writer(q_old, c, 0, 1);
+    if (f->w == NULL || !feed(feed_ctx, &consumer, 0) || edct__writer_finish(f->w, NULL, NULL) != EDCT_OK)
       goto done;
-    optimal_tables(c, f->w); /* may longjmp: done, the decoder still fresh */
+    optimal_tables(c, f->w); /* may longjmp: done, the feed can run again */
     edct__writer_free(f->w);
   }
-  f->w = fused_writer(src, c, edct__input_size(dec), 0);
+  f->w = pass_writer(q_old, c, capacity, 0);
   if (f->w == NULL) goto done;
   if (o->keep_markers)
     for (jpeg_saved_marker_ptr m = src->marker_list; m != NULL; m = m->next)
       if (!written_by_libjpeg(c, m) && edct__writer_marker(f->w, m->marker, m->data, m->data_length))
         goto done;
-  if (!edct__decode_builtin_only(dec, &consumer, 1)) goto done;
-  taken = 1; /* the decoder is used up: what follows is the result */
+  if (!feed(feed_ctx, &consumer, 1)) goto done;
+  taken = 1; /* the feed's source is used up: what follows is the result */
   *status = edct__writer_finish(f->w, out, out_size);
   if (*status != EDCT_OK)
     edct__failf(err, *status, -1, "JPEG writer: %s",
@@ -505,6 +509,110 @@ done:
   free(f);
   compressor_free(k);
   return taken;
+}
+
+/* Whether the built-in writer may code this frame's blocks (YCbCr or grayscale, sequential
+ * output). */
+static int writer_applies(j_decompress_ptr src, const edct_encode_options *o) {
+  return !o->progressive && ((src->jpeg_color_space == JCS_YCbCr && src->num_components == 3) ||
+                             (src->jpeg_color_space == JCS_GRAYSCALE && src->num_components == 1));
+}
+
+/* The fused path's feed: the built-in Huffman decoder, block by block. */
+static int decoder_feed(void *dec, const edct_consumer *consumer, int last) {
+  return edct__decode_builtin_only(dec, consumer, last);
+}
+
+/* The fused transcode: the built-in decoder feeding the built-in writer.  Returns 1 with the
+ * result or 0 when it does not apply, the decoder untouched (the libjpeg path then runs). */
+static int fused_transcode(edct_decoder *dec, const edct_encode_options *o, uint8_t **out,
+                           size_t *out_size, int *status, edct_error *err) {
+  j_decompress_ptr src = edct__header_cinfo(dec);
+  if (!writer_applies(src, o) || src->comps_in_scan != src->num_components) return 0;
+  const uint16_t *q_old[MAX_COMPONENTS];
+  for (int ci = 0; ci < src->num_components; ci++) {
+    if (src->cur_comp_info[ci] != &src->comp_info[ci]) return 0; /* scan order != frame order */
+    int no = src->comp_info[ci].quant_tbl_no; /* as the header says: not checked yet */
+    const JQUANT_TBL *q = no >= 0 && no < NUM_QUANT_TBLS ? src->quant_tbl_ptrs[no] : NULL;
+    if (q == NULL) return 0;
+    q_old[ci] = q->quantval;
+  }
+  return writer_transcode(src, q_old, o, edct__input_size(dec), decoder_feed, dec, out, out_size,
+                          status, err);
+}
+
+/* libjpeg's whole-image coefficients as a feed (natural order, converted to zigzag; of a
+ * block the keep region drops nothing is read, of a corner only the corner). */
+typedef struct arrays_feed_ctx {
+  j_decompress_ptr src;
+  jvirt_barray_ptr *arrays;
+  const edct_region *keep; /* or NULL */
+  uint8_t corner[8][64];
+} arrays_feed_ctx;
+
+static int arrays_feed(void *ctx, const edct_consumer *consumer, int last) {
+  (void)last; /* the arrays stay as they are */
+  arrays_feed_ctx *a = ctx;
+  j_decompress_ptr src = a->src;
+  int n = src->num_components, interleaved = n > 1;
+  long mcus_per_row = interleaved ? (long)(src->image_width + 8 * src->max_h_samp_factor - 1) /
+                                        (8 * src->max_h_samp_factor)
+                                  : (long)src->comp_info[0].width_in_blocks;
+  long mcu_rows = interleaved ? (long)(src->image_height + 8 * src->max_v_samp_factor - 1) /
+                                    (8 * src->max_v_samp_factor)
+                              : (long)src->comp_info[0].height_in_blocks;
+  int16_t zz[64] = {0};
+  for (long my = 0; my < mcu_rows; my++) {
+    JBLOCKARRAY rows[MAX_COMPONENTS];
+    for (int ci = 0; ci < n; ci++) { /* arrays hold whole iMCU rows (rounded up to v_samp) */
+      int v = interleaved ? src->comp_info[ci].v_samp_factor : 1;
+      rows[ci] = (*src->mem->access_virt_barray)((j_common_ptr)src, a->arrays[ci],
+                                                 (JDIMENSION)(my * v), (JDIMENSION)v, FALSE);
+    }
+    for (long mx = 0; mx < mcus_per_row; mx++)
+      for (int ci = 0; ci < n; ci++) {
+        const jpeg_component_info *comp = &src->comp_info[ci];
+        int h = interleaved ? comp->h_samp_factor : 1, v = interleaved ? comp->v_samp_factor : 1;
+        for (int dy = 0; dy < v; dy++)
+          for (int dx = 0; dx < h; dx++) {
+            long by = my * v + dy, bx = mx * h + dx;
+            if (by >= (long)comp->height_in_blocks || bx >= (long)comp->width_in_blocks) continue;
+            const JCOEF *blk = rows[ci][dy][bx];
+            int k = a->keep != NULL ? kept_frequencies(a->keep, ci, (int)by, (int)bx) : 8;
+            if (k == 8) {
+              for (int z = 0; z < 64; z++) zz[z] = blk[edct__natural_order[z]];
+            } else {
+              for (int i = 0; i < k * k; i++)
+                zz[a->corner[k - 1][i]] = blk[edct__natural_order[a->corner[k - 1][i]]];
+            }
+            if (consumer->block(consumer->ctx, ci, (int)by, (int)bx, zz, NULL)) return 0;
+          }
+      }
+  }
+  return 1;
+}
+
+/* Sequential output of whole-image coefficients (progressive and multi-scan inputs) by the
+ * built-in writer instead of jpeg_write_coefficients: the same bytes, faster, and the keep
+ * region applied as the blocks are coded.  Returns 1 when done (t->out set), 0 when the
+ * writer declined (the arrays untouched). */
+static int arrays_transcode(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_ptr *arrays,
+                            transcode_ctx *t) {
+  const edct_encode_options *o = t->opts;
+  if (!writer_applies(src, o) || edct__builtin_disabled(dec)) return 0;
+  const uint16_t *q_old[MAX_COMPONENTS];
+  for (int ci = 0; ci < src->num_components; ci++) {
+    if (src->comp_info[ci].quant_table == NULL) return 0; /* a component no scan reached */
+    q_old[ci] = src->comp_info[ci].quant_table->quantval; /* latched when its first scan began */
+  }
+  arrays_feed_ctx a = {src, arrays, o->use_keep ? &o->keep : NULL, {{0}}};
+  list_corners(a.corner);
+  int status = EDCT_OK;
+  if (!writer_transcode(src, q_old, o, t->input_size, arrays_feed, &a, &t->out, &t->out_size,
+                        &status, NULL))
+    return 0;
+  if (status != EDCT_OK) edct__raise(dec, status, "JPEG writer: %s", edct_status_name(status));
+  return 1;
 }
 
 int edct_transcode(edct_decoder *dec, const edct_encode_options *opts, uint8_t **out,

@@ -212,11 +212,11 @@ void edct__requantize_block(const int16_t *in, int16_t *out, const float *q_old,
  * constants at each call, so each combination is its own loop (libjpeg's encode_one_block and
  * htest_one_block). */
 EDCT_HOT int code_block(edct__writer *w, int comp, const int16_t *coef, const int counting,
-                        const int requantize) {
+                        const int requantize, const int dc_only) {
   const code_table *dc = w->dc[comp], *ac = w->ac[comp];
   long *dc_counts = w->counts[w->dc_slot[comp]], *ac_counts = w->counts[w->ac_slot[comp]];
   const float *q_old = w->q_old[comp], *step = w->step[comp];
-  uint64_t nonzero = nonzero_ac(coef);
+  uint64_t nonzero = dc_only ? 0 : nonzero_ac(coef); /* dc_only: coef[0] is all there is */
   int16_t re[64];
   int dc_value = coef[0];
   if (requantize && !nonzero) { /* the DC term alone (smooth areas, coarse tables) */
@@ -267,18 +267,17 @@ EDCT_HOT int code_block(edct__writer *w, int comp, const int16_t *coef, const in
 
 /* An MCU padding block: libjpeg repeats the block before (same DC, difference 0), no AC. */
 static int code_padding(edct__writer *w, int comp) {
-  static const int16_t zero[64];
-  int16_t pad[64];
-  memcpy(pad, zero, sizeof pad);
-  pad[0] = (int16_t)w->pred[comp]; /* already requantized */
-  return w->counting ? code_block(w, comp, pad, 1, 0) : code_block(w, comp, pad, 0, 0);
+  int16_t dc = (int16_t)w->pred[comp]; /* already requantized */
+  return w->counting ? code_block(w, comp, &dc, 1, 0, 1) : code_block(w, comp, &dc, 0, 0, 1);
 }
 
 /* One block through the code_block variant its pass and component need. */
-static int code_any(edct__writer *w, int comp, const int16_t *coef) {
+EDCT_HOT int code_any(edct__writer *w, int comp, const int16_t *coef, const int dc_only) {
   if (w->counting)
-    return w->requantize[comp] ? code_block(w, comp, coef, 1, 1) : code_block(w, comp, coef, 1, 0);
-  return w->requantize[comp] ? code_block(w, comp, coef, 0, 1) : code_block(w, comp, coef, 0, 0);
+    return w->requantize[comp] ? code_block(w, comp, coef, 1, 1, dc_only)
+                               : code_block(w, comp, coef, 1, 0, dc_only);
+  return w->requantize[comp] ? code_block(w, comp, coef, 0, 1, dc_only)
+                             : code_block(w, comp, coef, 0, 0, dc_only);
 }
 
 void edct__writer_requantize(edct__writer *w, int comp, const uint16_t *q_old,
@@ -502,13 +501,22 @@ static int advance(edct__writer *w, int comp, int by, int bx) {
   return 0;
 }
 
-int edct__writer_block(edct__writer *w, int comp, int by, int bx, const int16_t *coef) {
+EDCT_HOT int writer_block(edct__writer *w, int comp, int by, int bx, const int16_t *coef,
+                               const int dc_only) {
   if (w->failed) return w->failed;
   if (!w->started && !w->counting && write_headers(w)) return w->failed;
   if (!advance(w, comp, by, bx)) return fail(w, EDCT_ERR_UNSUPPORTED);
-  if (code_any(w, comp, coef)) return w->failed;
+  if (code_any(w, comp, coef, dc_only)) return w->failed;
   next_slot(w);
   return 0;
+}
+
+int edct__writer_block(edct__writer *w, int comp, int by, int bx, const int16_t *coef) {
+  return writer_block(w, comp, by, bx, coef, 0);
+}
+
+int edct__writer_dc(edct__writer *w, int comp, int by, int bx, int16_t dc) {
+  return writer_block(w, comp, by, bx, &dc, 1);
 }
 
 int edct__writer_finish(edct__writer *w, uint8_t **out, size_t *size) {

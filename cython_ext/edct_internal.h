@@ -130,8 +130,10 @@ typedef enum edct__path {
 } edct__path;
 int edct__entropy_path(const edct_decoder *dec);
 
-/* Forbids the built-in Huffman decoder for this decoder (tests compare both paths). */
+/* Forbids the built-in Huffman decoder for this decoder, and edct_transcode's built-in writer
+ * (libjpeg decodes and codes everything: tests compare both paths). */
 void edct__disable_builtin(edct_decoder *dec);
+int edct__builtin_disabled(const edct_decoder *dec);
 
 /* ---- built-in Huffman decoder (edct_huffman.c) ----------------------------- */
 
@@ -224,6 +226,8 @@ int edct__writer_marker(edct__writer *w, int marker, const uint8_t *data, unsign
 /* Component comp's block (by, bx): quantized coefficients, zigzag order.  Blocks come in MCU
  * order, padding left out; the first one writes the frame and scan headers. */
 int edct__writer_block(edct__writer *w, int comp, int by, int bx, const int16_t *coef);
+/* The same for a block whose AC terms are all zero: only its DC term is given (faster). */
+int edct__writer_dc(edct__writer *w, int comp, int by, int bx, int16_t dc);
 /* Ends the stream (the MCU padding left, EOI) and hands its bytes to the caller (free()). */
 int edct__writer_finish(edct__writer *w, uint8_t **out, size_t *size);
 void edct__writer_free(edct__writer *w);

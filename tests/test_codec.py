@@ -376,3 +376,20 @@ def test_tables_for_model_errors(tmp_path) -> None:
     bad.write_text("{}")
     with pytest.raises(edge_dct.ModelError, match="not a table set"):
         edge_dct.tables_for_model(tmp_path / "mine.tflite")
+
+
+# A progressive 8x8 gray file made by the fuzzer whose frame names quantization table 255.
+BAD_TABLE_NUMBER = ("/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAAMMDAsKCwsNDhIQDQ4RxAAUEAEAAAAAAAAAAAAAAAAAAAAI/9oACAEBCgcHBggMCgwMCwoLCw0OEhANDhEOCwsQFhUMDxcYFhQYEhQVFP/CAAsIAAgACAEBEf/eAP/EABQQAQAAAAAAAAAAAAAAAAAAAAj/2gAIAQEADgsLEBYVDA8XGBYUGBIUFRT/FP/CAAsIAAgACAEBEf/eAP/EABQQAQAAAAAAAAAAAAAAAAAAAAj/2gAIAQEAAQEBVP8A/9k=")
+
+
+def test_an_undefined_table_number_is_an_error_on_every_path() -> None:
+    """Found by the fuzzer: the fused path looked the table up before libjpeg checked the
+    number (an out-of-bounds read under UBSan); now every path says what libjpeg says."""
+    import base64
+
+    from edge_dct import _jpeg
+
+    data = base64.b64decode(BAD_TABLE_NUMBER)
+    for builtin in (True, False):
+        with pytest.raises(edge_dct.InvalidJpegError, match="Quantization table 0xff"):
+            _jpeg.transcode(data, "x", 0, None, False, False, 0, True, True, 0, 0, builtin)
