@@ -319,8 +319,8 @@ int edct_encode(const uint8_t *pixels, int width, int height, int components, si
  * Sequential output (optimized or not) of a YCbCr or grayscale image is coded by a built-in
  * baseline writer (edct_huffenc.c) that writes the very bytes jpeg_write_coefficients writes:
  * fed by the built-in Huffman decoder block by block where that decoder reads the file (one
- * sequential scan: no whole-image buffer), else from libjpeg's whole-image coefficients
- * (progressive and multi-scan inputs).  A component kept as it is (unchanged table) must fit
+ * sequential scan: no whole-image buffer), else, with a keep region, from libjpeg's
+ * whole-image coefficients (progressive and multi-scan inputs).  A component kept as it is (unchanged table) must fit
  * baseline coding (DC -1024..1023, |AC| <= 1023), else EDCT_ERR_UNSUPPORTED.
  * With opts->use_keep, every coefficient outside opts->keep is 0 in the output (the blocks
  * outside its rows and columns entirely, DC included), and the decoder reads no more than

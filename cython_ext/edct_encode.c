@@ -425,8 +425,8 @@ static int fused_block(void *ctx, int comp, int by, int bx, const int16_t *coef,
   int k = f->keep != NULL ? kept_frequencies(f->keep, comp, by, bx) : 8;
   if (k == 8) return edct__writer_block(f->w, comp, by, bx, coef) != 0;
   if (k <= 1) return edct__writer_dc(f->w, comp, by, bx, k ? coef[0] : 0) != 0;
-  /* terms beyond k may be left undefined by the decoder: never read */
-  const uint8_t *zz = k > 0 ? f->corner[k - 1] : NULL;
+  /* the k x k corner alone: the terms beyond it may be undefined (never read) */
+  const uint8_t *zz = f->corner[k - 1];
   for (int i = 0; i < k * k; i++) f->kept[zz[i]] = coef[zz[i]];
   int r = edct__writer_block(f->w, comp, by, bx, f->kept) != 0;
   for (int i = 0; i < k * k; i++) f->kept[zz[i]] = 0;
@@ -592,14 +592,17 @@ static int arrays_feed(void *ctx, const edct_consumer *consumer, int last) {
   return 1;
 }
 
-/* Sequential output of whole-image coefficients (progressive and multi-scan inputs) by the
- * built-in writer instead of jpeg_write_coefficients: the same bytes, faster, and the keep
- * region applied as the blocks are coded.  Returns 1 when done (t->out set), 0 when the
- * writer declined (the arrays untouched). */
+/* Sequential output of whole-image coefficients (progressive and multi-scan inputs) with a
+ * keep region, by the built-in writer instead of jpeg_write_coefficients: the same bytes, the
+ * region applied as the blocks are coded (DC-only re-codes of 8-15 MP progressive photos:
+ * 1.2-1.27x faster than zeroing the arrays and coding them with libjpeg).  Without a region libjpeg
+ * codes them (measured 3-5% faster on dense re-codes: the writer gathers every block into
+ * zigzag order first).  Returns 1 when done (t->out set), 0 when the writer declined (the
+ * arrays untouched). */
 static int arrays_transcode(edct_decoder *dec, j_decompress_ptr src, jvirt_barray_ptr *arrays,
                             transcode_ctx *t) {
   const edct_encode_options *o = t->opts;
-  if (!writer_applies(src, o) || edct__builtin_disabled(dec)) return 0;
+  if (!o->use_keep || !writer_applies(src, o) || edct__builtin_disabled(dec)) return 0;
   const uint16_t *q_old[MAX_COMPONENTS];
   for (int ci = 0; ci < src->num_components; ci++) {
     if (src->comp_info[ci].quant_table == NULL) return 0; /* a component no scan reached */
