@@ -359,7 +359,7 @@ def transcode(const uint8_t[::1] data not None, str name, int quality, tables, b
     """Requantizes a JPEG's coefficients to new tables (quality 0 and tables None: the file's
     own) and re-codes them (builtin=False: through libjpeg only, never the fused built-in
     decoder + writer).  keep: None, or (frequencies, rows, cols) as prepare_region returns
-    them: every other coefficient becomes 0.
+    them, one entry per component of the file: every other coefficient becomes 0.
 
     Returns:
         (jpeg_bytes, num_warnings, first_warning).
@@ -377,6 +377,11 @@ def transcode(const uint8_t[::1] data not None, str name, int quality, tables, b
     cdef edct.edct_decoder *dec = open_decoder(data, name, max_pixels, max_scans, strict,
                                                keep_markers)
     try:
+        if keep is not None and len(keep[0]) != edct.edct_get_info(dec).num_components:
+            raise InvalidArgumentError(
+                f"keep: {len(keep[0])} components given, the file has "
+                f"{edct.edct_get_info(dec).num_components} (take it from region_read of this file)",
+                name)
         if not builtin:
             edct.edct__disable_builtin(dec)
         with nogil:

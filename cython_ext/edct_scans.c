@@ -63,6 +63,8 @@ int edct__needed_scans(const uint8_t *data, size_t size, const int *ids, int num
   size_t first_end = entropy_end(data, 0, size), at = first_end;
   int ok = 0, scans = 1;
   while (at + 1 < size) { /* the marker segments after the first scan, up to EOI */
+    if (data[at] != 0xFF) goto done; /* garbage between segments: libjpeg's to judge */
+    while (at + 2 < size && data[at + 1] == 0xFF) at++; /* fill bytes before the marker */
     int code = data[at + 1];
     if (code == 0xD9) { ok = 1; break; } /* EOI */
     if (code == 0xD8 || code == 0x01 || (code >= 0xD0 && code <= 0xD7)) goto done;

@@ -34,14 +34,21 @@ def _region(keep: Region) -> tuple:
     if not (len(keep.rows) == len(keep.cols) == n) or n > 4:
         raise InvalidArgumentError(f"keep: {n} frequencies, {len(keep.rows)} rows and "
                                    f"{len(keep.cols)} cols: one each per component (at most 4)")
-    for k, r, c in zip(keep.frequencies, keep.rows, keep.cols):
+    for k in keep.frequencies:
         if not (isinstance(k, int) and 0 <= k <= 8):
             raise InvalidArgumentError(f"keep: frequencies {keep.frequencies}: each 0..8")
-        for lo, hi in (r, c):
-            if not (0 <= lo <= hi < 1 << 31):
-                raise InvalidArgumentError(f"keep: rows {keep.rows} / cols {keep.cols}: "
-                                           f"(first, end) ranges with 0 <= first <= end")
-    return keep.frequencies, keep.rows, keep.cols
+    ranges = []
+    for r in (*keep.rows, *keep.cols):
+        try:
+            lo, hi = r
+            ok = isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi < 1 << 31
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InvalidArgumentError(f"keep: rows {keep.rows} / cols {keep.cols}: (first, end) "
+                                       f"ranges of ints with 0 <= first <= end")
+        ranges.append((lo, hi))
+    return tuple(keep.frequencies), tuple(ranges[:n]), tuple(ranges[n:])
 
 
 def _quality(quality: int | None, tables: TablesLike | None) -> int:

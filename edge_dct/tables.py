@@ -157,32 +157,14 @@ def tables_for_model(model: str | os.PathLike | None = None) -> QuantTables:
     return load_tables(candidate)
 
 
-def masked(tables: QuantTables, frequencies: Sequence[int]) -> QuantTables:
-    """``tables`` with the step 255 wherever the model never reads the coefficient.
-
-    Args:
-        tables: The tuned tables.
-        frequencies: Per component of a photo, the k of :attr:`edge_dct.prepare.Region.frequencies`
-            (the k x k lowest frequencies are read); luma uses component 0's, chroma the
-            largest of the others'.
+def fitted(tables: QuantTables, own: QuantTables) -> QuantTables:
+    """The tables to re-code one photo with: ``tables``, never finer than the photo's own
+    steps (``own``): a finer step cannot bring back what the file already lost, it only costs
+    bytes, while the file's own step keeps its coefficients exactly.  (What the model never
+    reads needs no coarse step: re-coding for the model drops it, see ``transcode(keep=)``.)
     """
-    v, u = np.mgrid[0:8, 0:8]
-    out = []
-    for table, k in ((tables.luma, frequencies[0]), (tables.chroma, max(frequencies[1:], default=8))):
-        k = k or 8  # a component prepare does not use: keep the table
-        out.append(np.where((u < k) & (v < k), table, 255).astype(np.uint16))
-    return QuantTables(*out)
-
-
-def fitted(tables: QuantTables, frequencies: Sequence[int], own: QuantTables) -> QuantTables:
-    """The tables to re-code one photo with: ``tables`` masked to the frequencies the model
-    reads (:func:`masked`), and never finer than the photo's own steps (``own``): a finer step
-    cannot bring back what the file already lost, it only costs bytes, while the file's own
-    step keeps its coefficients exactly.
-    """
-    m = masked(tables, frequencies)
-    return QuantTables(np.minimum(np.maximum(m.luma, own.luma), 255).astype(np.uint16),
-                       np.minimum(np.maximum(m.chroma, own.chroma), 255).astype(np.uint16))
+    return QuantTables(np.minimum(np.maximum(tables.luma, own.luma), 255).astype(np.uint16),
+                       np.minimum(np.maximum(tables.chroma, own.chroma), 255).astype(np.uint16))
 
 
 def own_steps(src: Source) -> QuantTables:
@@ -226,8 +208,8 @@ def recoding_for_photo(src: Source, model: ModelSource | None = None,
                        tables: QuantTables | None = None,
                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Recoding:
     """The :class:`Recoding` of one photo for a model: its tuned tables (``tables``, else
-    :func:`tables_for_model`) fitted to the photo (masked to the frequencies ``prepare``
-    reads of it, never finer than the photo's own steps), and the region ``prepare`` reads.
+    :func:`tables_for_model`) :func:`fitted` to the photo (never finer than its own steps),
+    and the region ``prepare`` reads of it.
     Reads the header only (refusing more than ``max_pixels``);
     :func:`edge_dct.codec.transcode_for_model` applies it.
     """
@@ -236,9 +218,9 @@ def recoding_for_photo(src: Source, model: ModelSource | None = None,
         tables = tables_for_model(model)
     data, _ = load_source(src)
     region = region_read(data, spec, max_pixels=max_pixels)
-    return Recoding(fitted(tables, region.frequencies, own_steps(data)), region)
+    return Recoding(fitted(tables, own_steps(data)), region)
 
 
 __all__ = ["DEFAULT_TABLES", "QuantTables", "Recoding", "TablesLike", "as_table_array",
-           "file_tables", "fitted", "load_tables", "masked", "own_steps", "recoding_for_photo",
+           "file_tables", "fitted", "load_tables", "own_steps", "recoding_for_photo",
            "standard_tables", "tables_for_model"]

@@ -96,9 +96,9 @@ class Evaluator:
         self.classifier = Classifier(ClassifierOptions(
             base_options=BaseOptions(model=model, num_threads=num_threads), max_results=1))
         # per photo, what re-coding it for the model needs (header only): the region prepare
-        # reads, and for fitting tables to it the k x k lowest frequencies read and its own steps
+        # reads, and its own steps (tables are fitted to them)
         self.regions = [region_read(d, self.classifier.spec) for d in self.data]
-        self.fit_keys = [(r.frequencies, own_steps(d)) for r, d in zip(self.regions, self.data)]
+        self.own = [own_steps(d) for d in self.data]
         logits, self._sizes = self._logits(lambda i: self.data[i])
         self.reference = logits.argmax(1)
         self._ref_logp = _log_softmax(logits)
@@ -129,28 +129,28 @@ class Evaluator:
         return Score(float(sizes.mean()), float(np.mean(top == self.reference)), acc,
                      len(self.data), kl)
 
-    def score(self, tables: TablesLike, masked: bool = True) -> Score:
+    def score(self, tables: TablesLike, for_model: bool = True) -> Score:
         """Re-codes every photo with ``tables`` and classifies it.
 
         Args:
             tables: The tables.
-            masked: Re-code each photo for the model as ``edge-dct transcode --for-model`` does
+            for_model: Re-code each photo for the model as ``edge-dct transcode --for-model`` does
                 (:func:`edge_dct.transcode_for_model`): only the coefficients ``prepare``
-                reads of that photo are kept (the model's input is the same as unmasked, the
+                reads of that photo are kept (the model's input is the same as without, the
                 files smaller), with the tables fitted to it (:func:`edge_dct.tables.fitted`:
                 no step finer than the photo's own).
         """
         t = QuantTables.of(tables)
-        if not masked:
+        if not for_model:
             return self._score(*self._logits(lambda i: transcode(self.data[i], tables=t)))
-        fits = {key: fitted(t, *key) for key in set(self.fit_keys)}
+        fits = {own: fitted(t, own) for own in set(self.own)}
         return self._score(*self._logits(
-            lambda i: transcode(self.data[i], tables=fits[self.fit_keys[i]], keep=self.regions[i])))
+            lambda i: transcode(self.data[i], tables=fits[self.own[i]], keep=self.regions[i])))
 
     def standard(self, quality: int) -> Score:
         """The score of libjpeg's standard tables at ``quality``, as a camera writes them
-        (not masked)."""
-        return self.score(standard_tables(quality), masked=False)
+        (not re-coded for the model)."""
+        return self.score(standard_tables(quality), for_model=False)
 
     def original(self) -> Score:
         """The photos as they are (agreement 1 by definition)."""

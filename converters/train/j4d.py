@@ -505,7 +505,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
     search = sorted(results.get("search", []), key=lambda r: r["bytes"])
     for ax, key, scale in ((axes[0], "agreement", 100), (axes[1], "kl", 1)):
         ax.plot([s["bytes"] / 1000 for s in std], [_y(s, key, scale) for s in std], "o-",
-                c="gray", ms=3, label="standard IJG quality")
+                c="gray", ms=3, label="standard IJG quality, re-coded for the model")
         for s in std:
             if s["quality"] in (10, 30, 50, 75, 90, 95):
                 ax.annotate(f"q{s['quality']}", (s["bytes"] / 1000, _y(s, key, scale)),
@@ -591,16 +591,19 @@ def _rate_weights(photos: Sequence[Photo], around: np.ndarray, out: Path) -> np.
 
 
 def _standard(evaluator: Any, out: Path) -> list[dict[str, Any]]:
-    """Scores of the standard qualities on the validation photos (kept in ``out/standard.json``)."""
+    """Scores of the standard qualities on the validation photos, re-coded for the model like
+    the learned tables (``Evaluator.score``: only what ``prepare`` reads is kept), so that the
+    curves compare tables and nothing else; kept in ``out/standard_for_model.json``."""
     from tqdm import tqdm
 
+    from edge_dct.tables import standard_tables
     from edge_dct.tuning import STANDARD_QUALITIES
 
-    file = out / "standard.json"
+    file = out / "standard_for_model.json"
     done = {s["quality"]: s for s in (json.loads(file.read_text()) if file.is_file() else [])}
     for q in tqdm([q for q in STANDARD_QUALITIES if q not in done], desc="standard qualities",
                   file=sys.stderr, dynamic_ncols=True):
-        done[q] = {"quality": q, **asdict(evaluator.standard(q))}
+        done[q] = {"quality": q, **asdict(evaluator.score(standard_tables(q)))}
         file.write_text(json.dumps([done[k] for k in sorted(done)], indent=1))
     return [done[k] for k in sorted(done)]
 
